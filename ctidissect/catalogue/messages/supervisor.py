@@ -1,0 +1,318 @@
+"""Client monitor and supervisor messages (GED-188 sections 4.3, 5.5 and 5.6): session
+monitors (99-104) and the supervisor / emergency family (118-128, 133-140)."""
+
+from __future__ import annotations
+
+from ..declare import AGENT_IDS, I4, INVOKE_ID, U2, U4, conf, event, req
+
+# Floating fields of CLIENT_SESSION_OPENED_EVENT / CLIENT_SESSION_CLOSED_EVENT.
+_SESSION_FLOATS = ("CLIENT_ADDRESS", "CLIENT_ID", "CLIENT_SIGNATURE", *AGENT_IDS)
+
+# Fixed part of SUPERVISOR_ASSIST_REQ / EMERGENCY_CALL_REQ.
+_ASSIST_REQ = [
+    INVOKE_ID,
+    U4("PeripheralID"),
+    U4("ConnectionCallID", doc="0xFFFFFFFF = no related call"),
+    U2("ConnectionDeviceIDType", enum="ConnectionDeviceIDType"),
+]
+
+# Fixed part of SUPERVISOR_ASSIST_CONF / EMERGENCY_CALL_CONF.
+_ASSIST_CONF = [
+    INVOKE_ID,
+    U4("ConnectionCallID"),
+    U2("ConnectionDeviceIDType", enum="ConnectionDeviceIDType"),
+    U2("LineHandle", doc="0xFFFF = unknown"),
+    U2("LineType", enum="LineType"),
+]
+
+MESSAGES = [
+    event(
+        99,
+        "CLIENT_SESSION_OPENED_EVENT",
+        [
+            U4("SessionID"),
+            U4("PeripheralID"),
+            U4("ServicesGranted", enum="ServiceMask"),
+            U4("CallMsgMask", enum="CallMsgMask"),
+            U4("AgentStateMask", enum="AgentStateMask"),
+            U4("ClientPort"),
+        ],
+        _SESSION_FLOATS,
+        doc="Another CTI session was opened (client-monitor service)",
+        ref="5.6",
+    ),
+    event(
+        100,
+        "CLIENT_SESSION_CLOSED_EVENT",
+        [
+            U4("SessionID"),
+            U4("PeripheralID", doc="0xFFFFFFFF unless the session used client events"),
+            U4("Status", enum="StatusCode"),
+            U4("ClientPort"),
+        ],
+        _SESSION_FLOATS,
+        doc="Another CTI session was closed (client-monitor service)",
+        ref="5.6",
+    ),
+    req(
+        101,
+        "SESSION_MONITOR_START_REQ",
+        [INVOKE_ID, U4("SessionID")],
+        doc="Starts monitoring the events of another session",
+        ref="5.6",
+    ),
+    conf(
+        102,
+        "SESSION_MONITOR_START_CONF",
+        "SESSION_MONITOR_START_REQ",
+        [INVOKE_ID, U4("MonitorID")],
+        doc="The new session monitor's id",
+        ref="5.6",
+    ),
+    req(
+        103,
+        "SESSION_MONITOR_STOP_REQ",
+        [INVOKE_ID, U4("MonitorID")],
+        doc="Stops a session monitor",
+        ref="5.6",
+    ),
+    # 5.6 gives only "-> CONF (104)", no body: name-only (conservative).
+    conf(
+        104,
+        "SESSION_MONITOR_STOP_CONF",
+        "SESSION_MONITOR_STOP_REQ",
+        None,
+        doc="Positive reply to SESSION_MONITOR_STOP_REQ; body not published",
+        ref="4.3",
+    ),
+    # Supervisor messages 118-150 were added in protocol version 8 (section 8).
+    req(
+        118,
+        "SUPERVISOR_ASSIST_REQ",
+        _ASSIST_REQ,
+        ("CONNECTION_DEVID", *AGENT_IDS),
+        control=True,
+        doc="Agent asks its team's supervisor for help (ALL_EVENTS/PERIPHERAL_MONITOR clients name the agent)",
+        since=8,
+        ref="5.5",
+    ),
+    conf(
+        119,
+        "SUPERVISOR_ASSIST_CONF",
+        "SUPERVISOR_ASSIST_REQ",
+        _ASSIST_CONF,
+        ("CONNECTION_DEVID",),
+        doc="The new supervisor-assist call (CallType ASSIST)",
+        since=8,
+        ref="5.5",
+    ),
+    event(
+        120,
+        "SUPERVISOR_ASSIST_EVENT",
+        None,
+        doc="Tells the supervisor's client about an assist request; body not published (10.7)",
+        since=8,
+        ref="4.3",
+    ),
+    req(
+        121,
+        "EMERGENCY_CALL_REQ",
+        _ASSIST_REQ,
+        ("CONNECTION_DEVID", *AGENT_IDS),
+        control=True,
+        doc="Agent places an emergency call to its supervisor",
+        since=8,
+        ref="5.5",
+    ),
+    conf(
+        122,
+        "EMERGENCY_CALL_CONF",
+        "EMERGENCY_CALL_REQ",
+        _ASSIST_CONF,
+        ("CONNECTION_DEVID",),
+        doc="Positive reply to EMERGENCY_CALL_REQ",
+        since=8,
+        ref="5.5",
+        conflict="10.12: ConnectionCallID is described both as the new emergency-assist call and as "
+        "the call the agent needed help with",
+    ),
+    event(
+        123,
+        "EMERGENCY_CALL_EVENT",
+        [
+            U4("PeripheralID"),
+            U4("ConnectionCallID"),
+            U2("ConnectionDeviceIDType", enum="ConnectionDeviceIDType"),
+            U4("SessionID", doc="Session of the client that made the emergency call"),
+        ],
+        (
+            "CONNECTION_DEVID",
+            "CLIENT_ID",
+            "CLIENT_ADDRESS",
+            *AGENT_IDS,
+            "CLIENT_ADDRESS_IPV6",  # v14-v18 only
+        ),
+        doc="Emergency call notice to bridge (ALL_EVENTS) clients and recording servers",
+        since=8,
+        ref="5.5",
+    ),
+    req(
+        124,
+        "SUPERVISE_CALL_REQ",
+        [
+            INVOKE_ID,
+            U4("PeripheralID"),
+            U4("AgentConnectionCallID", doc="0xFFFFFFFF = the agent's currently active call"),
+            U4("SupervisorConnectionCallID", doc="0xFFFFFFFF = no supervisor call"),
+            U2("AgentConnectionDeviceIDType", enum="ConnectionDeviceIDType"),
+            U2("SupervisorConnectionDeviceIDType", enum="ConnectionDeviceIDType"),
+            U2("SupervisoryAction", enum="SupervisoryAction"),
+        ],
+        (
+            "AGENT_CONNECTION_DEVID",
+            "SUPERVISOR_CONNECTION_DEVID",
+            *AGENT_IDS,
+            "SUPERVISOR_INSTRUMENT",
+        ),
+        control=True,
+        doc="Supervisor monitors, whispers, barges in, intercepts or leaves an agent call",
+        since=8,
+        ref="5.5",
+    ),
+    conf(
+        125,
+        "SUPERVISE_CALL_CONF",
+        "SUPERVISE_CALL_REQ",
+        [
+            INVOKE_ID,
+            U4("ConnectionCallID"),
+            U2("ConnectionDeviceIDType", enum="ConnectionDeviceIDType"),
+        ],
+        ("CONNECTION_DEVID",),
+        doc="The supervised agent connection",
+        since=8,
+        ref="5.5",
+    ),
+    req(
+        126,
+        "AGENT_TEAM_CONFIG_REQ",
+        None,
+        doc="Internal use (SC); body not published (10.7)",
+        since=8,
+        ref="4.3",
+    ),
+    conf(
+        127,
+        "AGENT_TEAM_CONFIG_CONF",
+        "AGENT_TEAM_CONFIG_REQ",
+        None,
+        doc="Internal use (SC); body not published (10.7)",
+        since=8,
+        ref="4.3",
+    ),
+    event(
+        128,
+        "AGENT_TEAM_CONFIG_EVENT",
+        [
+            U4("PeripheralID"),
+            U4("TeamID"),
+            U2("NumberOfAgents", doc="Number of floating agent quads (<= 64)"),
+            U2("ConfigOperation", enum="ConfigOperation"),
+            # 10.10: the SC v19 test vector has no DepartmentID; the change log puts it in v19.
+            I4("DepartmentID", since=19),
+        ],
+        (
+            "AGENT_TEAM_NAME",
+            "ATC_AGENT_ID",
+            "AGENT_FLAGS",
+            "ATC_AGENT_STATE",
+            "ATC_STATE_DURATION",
+        ),
+        doc="Team members and changes, sent to supervisors: 12 bytes before v19, 16 from v19",
+        since=8,
+        ref="5.5",
+        conflict="10.10: DepartmentID decoded from v19 although the v19 SC driver omits it",
+    ),
+    req(
+        133,
+        "LIST_AGENT_TEAM_REQ",
+        [INVOKE_ID, U4("SupervisorID", doc="Supervisor's skill target id")],
+        doc="Asks the teams of a supervisor",
+        since=8,
+        ref="5.5",
+    ),
+    conf(
+        134,
+        "LIST_AGENT_TEAM_CONF",
+        "LIST_AGENT_TEAM_REQ",
+        [
+            INVOKE_ID,
+            U2("NumberOfAgentTeams", doc="Number of LIST_TEAM_ID floats in this segment (<= 64)"),
+            U2("SegmentNumber"),
+            U2("More", doc="0 = last segment, 1 = more follow"),
+        ],
+        ("LIST_TEAM_ID",),
+        doc="One segment of the supervisor's team list",
+        since=8,
+        ref="5.5",
+    ),
+    req(
+        135,
+        "MONITOR_AGENT_TEAM_START_REQ",
+        [INVOKE_ID, U4("TeamID")],
+        doc="Starts receiving a team's AGENT_STATE_EVENTs",
+        since=8,
+        ref="5.5",
+    ),
+    conf(
+        136,
+        "MONITOR_AGENT_TEAM_START_CONF",
+        "MONITOR_AGENT_TEAM_START_REQ",
+        [INVOKE_ID, U4("MonitorID")],
+        doc="The team monitor's id",
+        since=8,
+        ref="5.5",
+    ),
+    req(
+        137,
+        "MONITOR_AGENT_TEAM_STOP_REQ",
+        [INVOKE_ID, U4("MonitorID")],
+        doc="Stops a team monitor",
+        since=8,
+        ref="5.5",
+    ),
+    conf(
+        138,
+        "MONITOR_AGENT_TEAM_STOP_CONF",
+        "MONITOR_AGENT_TEAM_STOP_REQ",
+        [INVOKE_ID],
+        doc="Positive reply (InvokeID only)",
+        since=8,
+        ref="5.5",
+    ),
+    req(
+        139,
+        "BAD_CALL_REQ",
+        [
+            INVOKE_ID,
+            U4("PeripheralID"),
+            # Unlike most requests the device id type comes before the call id.
+            U2("ConnectionDeviceIDType", enum="ConnectionDeviceIDType"),
+            U4("ConnectionCallID"),
+        ],
+        ("CONNECTION_DEVID", "AGENT_ID"),
+        control=True,
+        doc="Marks a call as poor quality",
+        since=8,
+        ref="5.5",
+    ),
+    conf(
+        140,
+        "BAD_CALL_CONF",
+        "BAD_CALL_REQ",
+        [INVOKE_ID],
+        doc="Positive reply (InvokeID only)",
+        since=8,
+        ref="5.5",
+    ),
+]

@@ -1,0 +1,103 @@
+"""The ``ctidissect`` command line.  It only parses arguments and calls the library.
+
+Exit codes (the same for every subcommand):
+
+* 0 - success (anomalies found in the data are reported, not an error);
+* 1 - findings over the threshold asked for (e.g. ``compliance --fail-on``);
+* 2 - usage error (bad option or argument);
+* 3 - input error (file missing, unreadable, not a capture, bad hex);
+* 130 - interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_INTERRUPTED = 130
+
+EPILOG = """\
+exit codes: 0 success, 1 findings over the threshold, 2 usage error,
+            3 input error (missing/unreadable/invalid input), 130 interrupted.
+Run 'ctidissect COMMAND --help' for the options and examples of each command."""
+
+# Each module defines register(subparsers); a command's handler returns an exit code.
+COMMAND_MODULES = (
+    "ctidissect.cli.hex_cmd",
+    "ctidissect.cli.catalogue_cmd",
+)
+
+
+class CliError(Exception):
+    """A one-line error for the user; ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ctidissect",
+        description="Decode and analyse Cisco CTI Server (GED-188) traffic.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"ctidissect {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"ctidissect: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("ctidissect: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Output closed early (e.g. piped into head): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:
+        print(f"ctidissect: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback
+        if os.environ.get("CTIDISSECT_DEBUG"):
+            raise
+        print(
+            f"ctidissect: internal error: {type(exc).__name__}: {exc} "
+            "(set CTIDISSECT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
