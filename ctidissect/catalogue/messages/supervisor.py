@@ -81,8 +81,8 @@ MESSAGES = [
         104,
         "SESSION_MONITOR_STOP_CONF",
         "SESSION_MONITOR_STOP_REQ",
-        None,
-        doc="Positive reply to SESSION_MONITOR_STOP_REQ; body not published",
+        [INVOKE_ID],
+        doc="Positive reply to SESSION_MONITOR_STOP_REQ; body not published: InvokeID per 7.1, any further bytes decode as floating fields",
         ref="4.3",
     ),
     # Supervisor messages 118-150 were added in protocol version 8 (section 8).
