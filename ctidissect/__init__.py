@@ -4,6 +4,7 @@ Small public API (heavier parts are imported on first use, so that ``import ctid
 stays cheap and ``ctidissect.wire`` never pulls in scapy or pandas):
 
 * :func:`decode` - decode bytes holding one or more whole frames;
+* :func:`read_capture` - decode every CTI message of a pcap/pcapng file (streaming);
 * :func:`encode_message` - build a frame from a message name, fields and floating items.
 """
 
@@ -20,4 +21,12 @@ def decode(data: bytes, version: int = DEFAULT_VERSION) -> list[Message]:
     return decode_buffer(data, version)
 
 
-__all__ = ["DEFAULT_VERSION", "Message", "__version__", "decode", "encode_message"]
+def read_capture(*args, **kwargs):
+    """Decode every CTI message of a pcap/pcapng file; see
+    :func:`ctidissect.capture.read_capture` (imported on first use)."""
+    from .capture import read_capture as _read_capture
+
+    return _read_capture(*args, **kwargs)
+
+
+__all__ = ["DEFAULT_VERSION", "Message", "__version__", "decode", "encode_message", "read_capture"]

@@ -31,6 +31,8 @@ Run 'ctidissect COMMAND --help' for the options and examples of each command."""
 COMMAND_MODULES = (
     "ctidissect.cli.hex_cmd",
     "ctidissect.cli.catalogue_cmd",
+    "ctidissect.cli.decode_cmd",
+    "ctidissect.cli.live_cmd",
     # Added by later work (one line each): decode/live, simulate, sessions/pairs/fanout/calls,
     # latency/compliance/report, wireshark.
 )

@@ -45,6 +45,8 @@ _DECLARED = [
     AnomalyCode("capture.bad_record", ERROR, "capture record header is malformed; reading stopped"),
     AnomalyCode("link.unsupported", WARNING, "frame of a link type or ethertype that cannot carry CTI; skipped"),
     AnomalyCode("ip.truncated", WARNING, "IP or TCP header cut short by the capture snap length"),
+    AnomalyCode("ip.fragments_incomplete", WARNING, "IP fragments of a datagram that never completed; its bytes are missing"),
+    AnomalyCode("tcp.bad_header", WARNING, "TCP header with an impossible data offset; segment skipped"),
     AnomalyCode("tcp.gap", ERROR, "bytes missing from a TCP stream (segments not captured)"),
     AnomalyCode("tcp.overlap_mismatch", WARNING, "retransmitted bytes differ from those first seen; first copy kept"),
     AnomalyCode("tcp.midstream", INFO, "stream starts without its beginning (capture began mid-connection)"),
@@ -58,6 +60,7 @@ _DECLARED = [
     AnomalyCode("pair.duplicate", WARNING, "InvokeID reused while the first request was outstanding"),
     AnomalyCode("pair.orphan", WARNING, "reply without a request"),
     AnomalyCode("pair.orphan_precapture", INFO, "reply whose request probably preceded the capture start"),
+    AnomalyCode("fanout.missed", WARNING, "a session that should have received an emergency/assist fan-out event got none in the window"),
 ]
 
 VOCABULARY: dict[str, AnomalyCode] = {a.code: a for a in _DECLARED}

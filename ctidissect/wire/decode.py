@@ -69,14 +69,20 @@ def compile_fixed(fields: tuple[Field, ...]) -> FixedPlan:
     return FixedPlan(struct.Struct(fmt), tuple(f.name for f in fields), fields)
 
 
-_PLANS: dict[tuple[int, int], Plan | None] = {}
+_PLANS_BY_VERSION: dict[int, dict[int, Plan | None]] = {}
+"""version -> message type -> compiled plan (filled on first use)."""
+_SIMPLE_BY_VERSION: dict[int, dict[int, tuple]] = {}
+"""version -> message type -> ``(name, field names, unpack_from, fixed size)`` for the plans
+with a known layout and no alternative one: the hot path of :func:`decode_message`."""
 
 
 def plan_for(mtype: int, version: int) -> Plan | None:
     """The compiled plan of ``mtype`` at protocol ``version`` (None for an unknown type)."""
-    key = (mtype, version)
+    plans = _PLANS_BY_VERSION.get(version)
+    if plans is None:
+        plans = _PLANS_BY_VERSION[version] = {}
     try:
-        return _PLANS[key]
+        return plans[mtype]
     except KeyError:
         pass
     msg = MESSAGES_BY_TYPE.get(mtype)
@@ -87,7 +93,9 @@ def plan_for(mtype: int, version: int) -> Plan | None:
         fixed = None if fields is None else compile_fixed(fields)
         alts = {a.body_length: compile_fixed(a.fields) for a in msg.alt_layouts}
         plan = Plan(mtype, msg.name, fixed, fixed.struct.size if fixed else 0, alts)
-    _PLANS[key] = plan
+        if fixed is not None and not alts:
+            _SIMPLE_BY_VERSION.setdefault(version, {})[mtype] = (msg.name, fixed.names, fixed.struct.unpack_from, plan.size)
+    plans[mtype] = plan
     return plan
 
 
@@ -96,14 +104,50 @@ def decode_frame(frame: bytes, version: int) -> Message:
     protocol ``version``.  The caller guarantees the length matches; see
     :func:`decode_buffer` for untrusted input."""
     length, mtype = _HEADER.unpack_from(frame, 0)
-    return decode_body(mtype, frame, version)
+    return decode_message(mtype, frame, version)
 
 
 def decode_body(mtype: int, frame: bytes, version: int) -> Message:
     """Decode the body ``frame[8:]`` of a message of type ``mtype``."""
-    plan = _PLANS.get((mtype, version), False)
+    return decode_message(mtype, frame, version)
+
+
+def decode_message(
+    mtype: int,
+    frame: bytes,
+    version: int,
+    frame_no: int | None = None,
+    ts: float | None = None,
+    conn: str | None = None,
+    direction: str | None = None,
+    extra: dict | None = None,
+) -> Message:
+    """:func:`decode_body` that also fills the capture metadata of the record in the same
+    step (``frame`` number, ``ts``, ``conn``, ``direction``, ``extra``) - the capture
+    reader's hot path."""
+    simple = _SIMPLE_BY_VERSION.get(version)
+    entry = simple.get(mtype) if simple is not None else None
+    if entry is not None:
+        name, names, unpack, size = entry
+        end = len(frame)
+        if end - HEADER_SIZE >= size:
+            anomalies: list[Anomaly] = []
+            fields = dict(zip(names, unpack(frame, HEADER_SIZE)))
+            if end - HEADER_SIZE == size:
+                floating: list[FloatItem] = []
+            elif version >= WIDE_FLOATING_SINCE:
+                floating = _floating_wide(frame, HEADER_SIZE + size, end, anomalies)
+            else:
+                floating = _floating_narrow(frame, HEADER_SIZE + size, end, anomalies)
+            return Message(
+                mtype, name, fields, floating, anomalies, frame, version, frame_no, ts, conn, direction, {} if extra is None else extra
+            )
+    plans = _PLANS_BY_VERSION.get(version)
+    plan = plans.get(mtype, False) if plans is not None else False
     if plan is False:
         plan = plan_for(mtype, version)
+    if extra is None:
+        extra = {}
     end = len(frame)
     if plan is None:
         return Message(
@@ -114,6 +158,11 @@ def decode_body(mtype: int, frame: bytes, version: int) -> Message:
             [Anomaly("type.unknown", f"MessageType {mtype}; {end - HEADER_SIZE} body bytes kept raw")],
             frame,
             version,
+            frame_no,
+            ts,
+            conn,
+            direction,
+            extra,
         )
     fixed = plan.fixed
     if fixed is None:
@@ -125,9 +174,14 @@ def decode_body(mtype: int, frame: bytes, version: int) -> Message:
             [Anomaly("layout.unknown", f"{end - HEADER_SIZE} body bytes kept raw")],
             frame,
             version,
+            frame_no,
+            ts,
+            conn,
+            direction,
+            extra,
         )
     body_len = end - HEADER_SIZE
-    anomalies: list[Anomaly] = []
+    anomalies = []
     if plan.alts and body_len in plan.alts:
         fixed = plan.alts[body_len]
         anomalies.append(
@@ -139,9 +193,12 @@ def decode_body(mtype: int, frame: bytes, version: int) -> Message:
     if body_len >= size:
         fields = dict(zip(fixed.names, fixed.struct.unpack_from(frame, HEADER_SIZE)))
         if body_len == size:
-            return Message(mtype, plan.name, fields, [], anomalies, frame, version)
-        floating = decode_floating(frame, HEADER_SIZE + size, end, version >= WIDE_FLOATING_SINCE, anomalies)
-        return Message(mtype, plan.name, fields, floating, anomalies, frame, version)
+            return Message(mtype, plan.name, fields, [], anomalies, frame, version, frame_no, ts, conn, direction, extra)
+        if version >= WIDE_FLOATING_SINCE:
+            floating = _floating_wide(frame, HEADER_SIZE + size, end, anomalies)
+        else:
+            floating = _floating_narrow(frame, HEADER_SIZE + size, end, anomalies)
+        return Message(mtype, plan.name, fields, floating, anomalies, frame, version, frame_no, ts, conn, direction, extra)
     # Fixed part cut short: decode the whole fields that fit, flag the rest.
     fields = {}
     pos = HEADER_SIZE
@@ -158,7 +215,7 @@ def decode_body(mtype: int, frame: bytes, version: int) -> Message:
             HEADER_SIZE + body_len,
         )
     )
-    return Message(mtype, plan.name, fields, [], anomalies, frame, version)
+    return Message(mtype, plan.name, fields, [], anomalies, frame, version, frame_no, ts, conn, direction, extra)
 
 
 def decode_floating(
@@ -166,67 +223,159 @@ def decode_floating(
 ) -> list[FloatItem]:
     """Decode floating fields in ``buf[pos:end]``; ``wide`` selects 2+2-byte tag/length
     (v20+) over 1+1 (up to v19).  Offsets in anomalies are from the start of ``buf``."""
+    if wide:
+        return _floating_wide(buf, pos, end, anomalies)
+    return _floating_narrow(buf, pos, end, anomalies)
+
+
+# The two loops below are the hot path of capture decoding.  Each handles the common items
+# inline - a string ending with its only NUL within its maximum size, a 4-byte UINT - and
+# hands every other item to _floating_item, which does the full checks.  FloatItem tuples are made
+# with tuple.__new__ (the NamedTuple constructor costs twice as much).
+_new_tuple = tuple.__new__
+_U32 = struct.Struct(">I")
+_STRING_TAGS: dict[int, tuple[str, int]] = {t: (p[0], p[2]) for t, p in TAG_PLAN.items() if p[1] == K_STRING}
+"""STRING tags: tag -> (name, maximum data bytes)."""
+_UINT_TAGS: dict[int, str] = {t: p[0] for t, p in TAG_PLAN.items() if p[1] == K_UINT and p[2] >= 4}
+"""4-byte unsigned tags (UINT, TIME) whose maximum size allows 4 bytes: tag -> name."""
+
+
+def _floating_wide(buf: bytes, pos: int, end: int, anomalies: list[Anomaly]) -> list[FloatItem]:
     items: list[FloatItem] = []
     append = items.append
     plans = TAG_PLAN
-    hdr = 4 if wide else 2
+    strings = _STRING_TAGS
+    uints = _UINT_TAGS
+    unpack = _WIDE_TAG.unpack_from
+    u32 = _U32.unpack_from
+    new = _new_tuple
+    item_cls = FloatItem
     while pos < end:
-        if end - pos < hdr:
+        if end - pos < 4:
+            anomalies.append(Anomaly("float.truncated_header", f"{end - pos} trailing byte(s) kept raw", pos))
+            break
+        tag, ln = unpack(buf, pos)
+        data_pos = pos + 4
+        nxt = data_pos + ln
+        if nxt > end:
             anomalies.append(
-                Anomaly("float.truncated_header", f"{end - pos} trailing byte(s) kept raw", pos)
+                Anomaly("float.overrun", f"tag {tag} length {ln} but only {end - data_pos} byte(s) remain; kept raw", pos)
             )
             break
-        if wide:
-            tag, ln = _WIDE_TAG.unpack_from(buf, pos)
-        else:
-            tag = buf[pos]
-            ln = buf[pos + 1]
-        start = pos
-        pos += hdr
-        if pos + ln > end:
-            anomalies.append(
-                Anomaly(
-                    "float.overrun",
-                    f"tag {tag} length {ln} but only {end - pos} byte(s) remain; kept raw",
-                    start,
-                )
-            )
-            break
-        data = buf[pos : pos + ln]
-        pos += ln
-        plan = plans.get(tag)
-        if plan is None:
-            anomalies.append(Anomaly("float.unknown_tag", f"tag {tag}, {ln} byte(s) kept raw", start))
-            append(FloatItem(tag, None, data))
-            continue
-        name, kind, maxlen = plan
-        if ln > maxlen:
-            anomalies.append(Anomaly("float.too_long", f"{name} has {ln} bytes, max {maxlen}", start))
-        if kind == K_STRING:
-            nul = data.find(b"\0")
-            if nul < 0:
-                anomalies.append(Anomaly("float.no_nul", name, start))
-                append(FloatItem(tag, name, data.decode(*STRING_CODEC)))
-            else:
-                append(FloatItem(tag, name, data[:nul].decode(*STRING_CODEC)))
-        elif kind == K_RAW:
-            append(FloatItem(tag, name, data))
-        elif kind <= K_UCHAR:
-            if ln != _NUMERIC_SIZE[kind]:
-                anomalies.append(
-                    Anomaly("float.bad_length", f"{name} has {ln} bytes, expected {_NUMERIC_SIZE[kind]}", start)
-                )
-                append(FloatItem(tag, name, data))
-            else:
-                append(FloatItem(tag, name, int.from_bytes(data, "big", signed=kind in (K_INT, K_SHORT))))
-        else:
-            value = _decode_compound(kind, data)
-            if value is None:
-                anomalies.append(Anomaly("float.bad_value", f"{name}: {ln} byte(s) kept raw", start))
-                append(FloatItem(tag, name, data))
-            else:
-                append(FloatItem(tag, name, value))
+        string = strings.get(tag)
+        if string is not None:
+            if ln and ln <= string[1] and buf[nxt - 1] == 0:
+                # The usual string: one NUL, at the end ("0 in" is a cheap memchr).
+                text = buf[data_pos : nxt - 1]
+                if 0 not in text:
+                    try:
+                        value = text.decode()
+                    except UnicodeDecodeError:
+                        value = text.decode("utf-8", "surrogateescape")
+                    append(new(item_cls, (tag, string[0], value)))
+                    pos = nxt
+                    continue
+        elif ln == 4:
+            name = uints.get(tag)
+            if name is not None:
+                append(new(item_cls, (tag, name, u32(buf, data_pos)[0])))
+                pos = nxt
+                continue
+        _floating_item(buf, pos, data_pos, nxt, tag, ln, plans.get(tag), anomalies, append)
+        pos = nxt
     return items
+
+
+def _floating_narrow(buf: bytes, pos: int, end: int, anomalies: list[Anomaly]) -> list[FloatItem]:
+    items: list[FloatItem] = []
+    append = items.append
+    plans = TAG_PLAN
+    strings = _STRING_TAGS
+    uints = _UINT_TAGS
+    u32 = _U32.unpack_from
+    new = _new_tuple
+    item_cls = FloatItem
+    while pos < end:
+        if end - pos < 2:
+            anomalies.append(Anomaly("float.truncated_header", f"{end - pos} trailing byte(s) kept raw", pos))
+            break
+        tag = buf[pos]
+        ln = buf[pos + 1]
+        data_pos = pos + 2
+        nxt = data_pos + ln
+        if nxt > end:
+            anomalies.append(
+                Anomaly("float.overrun", f"tag {tag} length {ln} but only {end - data_pos} byte(s) remain; kept raw", pos)
+            )
+            break
+        string = strings.get(tag)
+        if string is not None:
+            if ln and ln <= string[1] and buf[nxt - 1] == 0:
+                # The usual string: one NUL, at the end ("0 in" is a cheap memchr).
+                text = buf[data_pos : nxt - 1]
+                if 0 not in text:
+                    try:
+                        value = text.decode()
+                    except UnicodeDecodeError:
+                        value = text.decode("utf-8", "surrogateescape")
+                    append(new(item_cls, (tag, string[0], value)))
+                    pos = nxt
+                    continue
+        elif ln == 4:
+            name = uints.get(tag)
+            if name is not None:
+                append(new(item_cls, (tag, name, u32(buf, data_pos)[0])))
+                pos = nxt
+                continue
+        _floating_item(buf, pos, data_pos, nxt, tag, ln, plans.get(tag), anomalies, append)
+        pos = nxt
+    return items
+
+
+def _floating_item(
+    buf: bytes,
+    start: int,
+    data_pos: int,
+    nxt: int,
+    tag: int,
+    ln: int,
+    plan: tuple[str, int, int] | None,
+    anomalies: list[Anomaly],
+    append,
+) -> None:
+    """One floating item with every check (the uncommon cases of the loops above)."""
+    data = buf[data_pos:nxt]
+    if plan is None:
+        anomalies.append(Anomaly("float.unknown_tag", f"tag {tag}, {ln} byte(s) kept raw", start))
+        append(FloatItem(tag, None, data))
+        return
+    name, kind, maxlen = plan
+    if ln > maxlen:
+        anomalies.append(Anomaly("float.too_long", f"{name} has {ln} bytes, max {maxlen}", start))
+    if kind == K_STRING:
+        nul = data.find(b"\0")
+        if nul < 0:
+            anomalies.append(Anomaly("float.no_nul", name, start))
+            append(FloatItem(tag, name, data.decode(*STRING_CODEC)))
+        else:
+            append(FloatItem(tag, name, data[:nul].decode(*STRING_CODEC)))
+    elif kind == K_RAW:
+        append(FloatItem(tag, name, data))
+    elif kind <= K_UCHAR:
+        if ln != _NUMERIC_SIZE[kind]:
+            anomalies.append(
+                Anomaly("float.bad_length", f"{name} has {ln} bytes, expected {_NUMERIC_SIZE[kind]}", start)
+            )
+            append(FloatItem(tag, name, data))
+        else:
+            append(FloatItem(tag, name, int.from_bytes(data, "big", signed=kind in (K_INT, K_SHORT))))
+    else:
+        value = _decode_compound(kind, data)
+        if value is None:
+            anomalies.append(Anomaly("float.bad_value", f"{name}: {ln} byte(s) kept raw", start))
+            append(FloatItem(tag, name, data))
+        else:
+            append(FloatItem(tag, name, value))
 
 
 def _decode_compound(kind: int, data: bytes):
