@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "ctidissect.cli.decode_cmd",
     "ctidissect.cli.live_cmd",
     "ctidissect.cli.analysis_cmd",
+    "ctidissect.cli.report_cmd",
     "ctidissect.cli.simulate_cmd",
     # Added by later work (one line each): decode/live, simulate, sessions/pairs/fanout/calls,
     # latency/compliance/report, wireshark.
