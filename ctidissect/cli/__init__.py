@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "ctidissect.cli.catalogue_cmd",
     "ctidissect.cli.decode_cmd",
     "ctidissect.cli.live_cmd",
+    "ctidissect.cli.wireshark_cmd",
     "ctidissect.cli.analysis_cmd",
     "ctidissect.cli.report_cmd",
     "ctidissect.cli.simulate_cmd",
