@@ -70,7 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _add_exit_codes(sub)
     return parser
+
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 success, 1 findings over the threshold asked for, 2 usage error, "
+    "3 input error, 130 interrupted"
+)
+
+
+def _add_exit_codes(sub: argparse._SubParsersAction) -> None:
+    """Give every subcommand's --help the same exit-code line (unless it documents its own)."""
+    for parser in sub.choices.values():
+        if "exit code" not in (parser.epilog or ""):
+            parser.epilog = f"{parser.epilog}\n\n{EXIT_CODES_HELP}" if parser.epilog else EXIT_CODES_HELP
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_exit_codes(action)
 
 
 def main(argv: list[str] | None = None) -> int:

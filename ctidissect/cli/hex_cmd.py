@@ -19,7 +19,7 @@ examples:
   # colons and spaces are allowed; several frames may follow each other
   ctidissect hex 00:00:00:08:00:00:00:01:01:02:03:04:00:00:00:61
   # a v19 (1-byte tag/length) SUPERVISOR_ASSIST_CONF, as JSON
-  ctidissect hex --protocol-version 19 --json 00000027 00000077 ...
+  ctidissect hex --protocol-version 19 --json 0000001500000077000000070000123400010000000419053130303100
 """
 
 

@@ -16,11 +16,11 @@ examples:
   # a test server on a high port of the loopback, as JSON, saving the frames too
   sudo ctidissect live --iface lo --port 42099 --json --write cti.pcap
   # stop after 100 messages or 30 seconds, whichever comes first
-  sudo ctidissect live --iface eth0 --count 100 --timeout 30
+  sudo ctidissect live --iface eth0 --count 100 --duration 30
 
 Needs root (or CAP_NET_RAW).  Frames go through the same TCP reassembly as 'decode';
 loopback frames that the kernel delivers twice are counted once.
-exit codes: 0 stopped (Ctrl-C, --count or --timeout), 2 usage error,
+exit codes: 0 stopped (Ctrl-C, --count or --duration), 2 usage error,
             3 cannot capture (not root, no such interface).
 """
 
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_capture_options(p)
     p.add_argument("--write", metavar="FILE", help="also write the captured frames to this pcap file")
     p.add_argument("--count", type=int, metavar="N", help="stop after N messages")
-    p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.set_defaults(func=run)
 
 
@@ -48,14 +48,14 @@ def run(args: argparse.Namespace) -> int:
     settings = capture_settings(args)
     if args.count is not None and args.count < 1:
         raise CliError(f"--count {args.count} must be at least 1", EXIT_USAGE)
-    if args.timeout is not None and args.timeout <= 0:
-        raise CliError(f"--timeout {args.timeout} must be positive", EXIT_USAGE)
+    if args.duration is not None and args.duration <= 0:
+        raise CliError(f"--duration {args.duration} must be positive", EXIT_USAGE)
     keep = RecordFilter(args.filter)
     # scapy warns once per interface it cannot name the link layer of (e.g. Linux "lo",
     # whose frames are Ethernet-shaped, which is what the decoder assumes): not news here.
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
     try:
-        capture = LiveCapture(args.iface, count=args.count, timeout=args.timeout, write=args.write, **settings)
+        capture = LiveCapture(args.iface, count=args.count, timeout=args.duration, write=args.write, **settings)
         printer = RecordPrinter(sys.stdout, args.json, capture.stats)
         capture.start()
         print(f"ctidissect: capturing on {args.iface} (Ctrl-C to stop)", file=sys.stderr, flush=True)

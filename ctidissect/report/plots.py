@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..analysis.calls import Ladder
 from .latency import answered_latencies
+
+
+def literal(text: str) -> str:
+    """Capture text drawn as-is: matplotlib would read ``$...$`` as mathtext (and can raise
+    on it), so dollar signs are escaped."""
+    return str(text).replace("$", r"\$")
 
 # --------------------------------------------------------------------------- latency plots
 
@@ -175,7 +182,7 @@ def fanout_timeline_figure(
     outcome = incident.get("outcome") or "no reply"
     rows.append((f"reply: {outcome}", outcome_latency if outcome_latency == outcome_latency else None, "#4c72b0"))
     for rec in recipients:
-        label = f"{rec.get('role')} {rec.get('conn')}"
+        label = literal(f"{rec.get('role')} {rec.get('conn')} {rec.get('client_id') or ''}".rstrip())
         delay = rec.get("delay_s")
         delivered = bool(rec.get("delivered")) and delay is not None and delay == delay
         rows.append((label, float(delay) if delivered else None, "#55a868" if delivered else "#c44e52"))
@@ -204,8 +211,6 @@ def fanout_timeline_figure(
 
 # --------------------------------------------------------------------------- call ladder
 
-from ..analysis.calls import Ladder  # noqa: E402 - plain data classes, no plotting imports
-
 
 def call_ladder_figure(
     ladder: Ladder, *, figsize: tuple[float, float] | None = None, title: str | None = None
@@ -225,7 +230,9 @@ def call_ladder_figure(
         server = ladder.servers.get(conn, "")
         if server not in servers:
             servers.append(server)
-    lanes = [f"CTI Server\n{s}" for s in servers] + [ladder.labels.get(c, c).replace(" ", "\n", 1) for c in ladder.columns]
+    lanes = [f"CTI Server\n{s}" for s in servers] + [
+        literal(ladder.labels.get(c, c)).replace(" ", "\n", 1) for c in ladder.columns
+    ]
     x_of_server = {s: i for i, s in enumerate(servers)}
     x_of_conn = {c: len(servers) + i for i, c in enumerate(ladder.columns)}
     rows = ladder.rows
@@ -238,7 +245,7 @@ def call_ladder_figure(
             f"ConnectionCallID {c.connection_call_id}" + (f" ({c.connection_device_id})" if c.connection_device_id else "")
             for c in ladder.calls
         )
-    ax.set_title(title if ladder.calls else "Call ladder: no call")
+    ax.set_title(literal(title) if ladder.calls else "Call ladder: no call")
     n = len(rows)
     for x in range(len(lanes)):
         ax.plot([x, x], [-0.5, n - 0.5], color="0.6", linewidth=1, zorder=1)

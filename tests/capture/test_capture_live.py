@@ -115,7 +115,7 @@ def test_live_command_on_loopback():
     server.thread.start()
     cmd = [
         sys.executable, "-m", "ctidissect.cli", "live", "--iface", "lo", "--port", str(server.port),
-        "--json", "--count", str(2 * (REQUESTS + 1)), "--timeout", "20",
+        "--json", "--count", str(2 * (REQUESTS + 1)), "--duration", "20",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Wait for the capture to be running before the client connects.
