@@ -29,9 +29,11 @@ from .pairing import latency
 
 NO_CALL_ID = 0xFFFFFFFF
 NULL_PERIPHERAL_ID = 0xFFFFFFFF
-NULL_CALLTYPE = 0xFFFF
-EMERGENCY_CALLTYPE, ASSIST_CALLTYPE = 20, 19
-EMERGENCY_CAUSE, ASSIST_CAUSE = 44, 43
+NULL_CALLTYPE = ENUMS["CallType"].value_of("NULL_CALLTYPE")
+EMERGENCY_CALLTYPE = ENUMS["CallType"].value_of("CALLTYPE_EMERGENCY")
+ASSIST_CALLTYPE = ENUMS["CallType"].value_of("CALLTYPE_ASSIST")
+EMERGENCY_CAUSE = ENUMS["EventCause"].value_of("CEC_EMERGENCY_CALL")
+ASSIST_CAUSE = ENUMS["EventCause"].value_of("CEC_SUPERVISOR_ASSIST")
 
 CallKey = tuple[int | None, int, str]
 """(PeripheralID or None, ConnectionCallID, ConnectionDeviceID or "")."""

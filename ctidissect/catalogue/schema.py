@@ -175,6 +175,13 @@ class Enum:
     doc: str = ""
     ref: str = ""
 
+    def value_of(self, name: str) -> int:
+        """The value named ``name`` (e.g. ``CALLTYPE_EMERGENCY`` -> 20); ValueError if none."""
+        for value, value_name in self.values.items():
+            if value_name == name:
+                return value
+        raise ValueError(f"{name!r} is not a value of {self.name}")
+
     def label(self, value: int, version: int | None = None) -> str | None:
         """Name of an enum value (None when unknown); masks give ``A|B`` of set bits,
         with unknown bits as ``0x...``."""
