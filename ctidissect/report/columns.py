@@ -160,6 +160,34 @@ CALL_COLUMNS: tuple[Column, ...] = (
     Column("event_causes", "string", "Distinct EventCauses by name, joined by '|'"),
 )
 
+# --- latency statistics (ctidissect.report.latency.latency_table) ---------------------------
+LATENCY_STAT_COLUMNS: tuple[Column, ...] = (
+    Column("count", "int64", "Requests in the group (orphan replies excluded)"),
+    Column("answered", "int64", "Requests that got a reply (ok, failed or late)"),
+    Column("failed", "int64", "Requests answered by FAILURE_CONF or CONTROL_FAILURE_CONF"),
+    Column("unanswered", "int64", "Requests without a reply by capture end or timeout"),
+    Column("late", "int64", "Requests answered after the pairing timeout"),
+    Column("duplicate", "int64", "Requests whose InvokeID was reused while outstanding"),
+    Column("min_s", "float64", "Smallest latency, seconds"),
+    Column("p50_s", "float64", "Median latency (linear interpolation), seconds"),
+    Column("p90_s", "float64", "90th percentile latency (linear interpolation), seconds"),
+    Column("p99_s", "float64", "99th percentile latency (linear interpolation), seconds"),
+    Column("max_s", "float64", "Largest latency, seconds"),
+    Column("mean_s", "float64", "Mean latency, seconds"),
+)
+"""Statistic columns of :func:`latency_table`, after the key column(s)."""
+
+LATENCY_KEY_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "type": (Column("request", "string", "Request message name (e.g. QUERY_AGENT_STATE_REQ)"),),
+    "session": (
+        Column("conn", "string", "Session: client_ip:port-server_ip:port"),
+        Column("client_id", "string", "ClientID of the session's OPEN_REQ ('(unknown)' if not captured)"),
+        Column("role", "string", "Session role (agent, supervisor, bridge, recording, monitor, unknown)"),
+    ),
+    "client": (Column("client_id", "string", "ClientID of the sessions ('(unknown)' if not captured)"),),
+}
+"""Leading columns of :func:`latency_table` for each ``by``."""
+
 ALL_TABLES: dict[str, tuple[Column, ...]] = {}
 """Filled at the bottom of this module: table name -> columns (for docs and tests)."""
 
@@ -173,8 +201,35 @@ def _register() -> None:
             "fanout": FANOUT_COLUMNS,
             "fanout_recipients": FANOUT_RECIPIENT_COLUMNS,
             "calls": CALL_COLUMNS,
+            "latency": (
+                *{c.name: c for cols in LATENCY_KEY_COLUMNS.values() for c in cols}.values(),
+                *LATENCY_STAT_COLUMNS,
+            ),
         }
     )
 
 
 _register()
+
+
+def render_markdown() -> str:
+    """``docs/columns.md``: every table and column with its type and meaning."""
+    lines = [
+        "# DataFrame columns",
+        "",
+        "Generated from `ctidissect/report/columns.py` by `python -m ctidissect.report.columns`; do not edit.",
+        "",
+    ]
+    for table, columns in ALL_TABLES.items():
+        lines += [f"## {table}", "", "| column | dtype | meaning |", "|---|---|---|"]
+        lines += [f"| {c.name} | {c.dtype} | {c.doc.replace('|', '/')} |" for c in columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    target = Path("docs/columns.md")
+    target.write_text(render_markdown())
+    print(f"wrote {target}")

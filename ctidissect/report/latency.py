@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .columns import Column
+from .columns import LATENCY_STAT_COLUMNS
 
 PERCENTILE_METHOD = "linear"
 """numpy percentile method used for p50/p90/p99 (see the module docstring)."""
@@ -43,32 +43,7 @@ UNKNOWN_CLIENT = "(unknown)"
 ALL_ROW = "(all)"
 """Key of the optional total row."""
 
-LATENCY_STAT_COLUMNS: tuple[Column, ...] = (
-    Column("count", "int64", "Requests in the group (orphan replies excluded)"),
-    Column("answered", "int64", "Requests that got a reply (ok, failed or late)"),
-    Column("failed", "int64", "Requests answered by FAILURE_CONF or CONTROL_FAILURE_CONF"),
-    Column("unanswered", "int64", "Requests without a reply by capture end or timeout"),
-    Column("late", "int64", "Requests answered after the pairing timeout"),
-    Column("duplicate", "int64", "Requests whose InvokeID was reused while outstanding"),
-    Column("min_s", "float64", "Smallest latency, seconds"),
-    Column("p50_s", "float64", "Median latency (linear interpolation), seconds"),
-    Column("p90_s", "float64", "90th percentile latency (linear interpolation), seconds"),
-    Column("p99_s", "float64", "99th percentile latency (linear interpolation), seconds"),
-    Column("max_s", "float64", "Largest latency, seconds"),
-    Column("mean_s", "float64", "Mean latency, seconds"),
-)
-"""Statistic columns of :func:`latency_table`, after the key column(s)."""
 
-KEY_COLUMNS: dict[str, tuple[Column, ...]] = {
-    "type": (Column("request", "string", "Request message name (e.g. QUERY_AGENT_STATE_REQ)"),),
-    "session": (
-        Column("conn", "string", "Session: client_ip:port-server_ip:port"),
-        Column("client_id", "string", "ClientID of the session's OPEN_REQ ('(unknown)' if not captured)"),
-        Column("role", "string", "Session role (agent, supervisor, bridge, recording, monitor, unknown)"),
-    ),
-    "client": (Column("client_id", "string", "ClientID of the sessions ('(unknown)' if not captured)"),),
-}
-"""Leading columns of :func:`latency_table` for each ``by``."""
 
 SLOWEST_COLUMNS: tuple[str, ...] = (
     "conn",
@@ -150,7 +125,7 @@ def latency_table(
     ``session`` (conn) or ``client`` (ClientID, looked up in ``sessions``).
 
     Returns one row per group, sorted by ``count`` descending then key, with the key
-    column(s) of :data:`KEY_COLUMNS` followed by :data:`LATENCY_STAT_COLUMNS` (times in
+    column(s) of :data:`~ctidissect.report.columns.LATENCY_KEY_COLUMNS` followed by :data:`LATENCY_STAT_COLUMNS` (times in
     seconds).  With ``total=True`` a last row keyed :data:`ALL_ROW` covers every request.
     Grouping by session adds ``capture`` first when ``pairs`` has that column.
     """
