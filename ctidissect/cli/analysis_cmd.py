@@ -94,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         out = p.add_mutually_exclusive_group()
         out.add_argument("--json", action="store_true", help="JSON Lines, one object per row")
         out.add_argument("--csv", action="store_true", help="CSV of the DataFrame (columns in docs/columns.md)")
+        out.add_argument("--parquet", metavar="FILE", help="write the DataFrame as Parquet to FILE")
         p.add_argument(
             "--timeout",
             type=float,
@@ -211,6 +212,18 @@ def parse_call_key(text: str) -> tuple[int | None, int, str | None]:
 # -- output ------------------------------------------------------------------------------
 
 
+def write_frame(frame, args: argparse.Namespace, out) -> None:
+    """A DataFrame as CSV on ``out`` (``--csv``) or as Parquet to the ``--parquet`` file."""
+    if args.parquet:
+        try:
+            frame.to_parquet(args.parquet, index=False)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.parquet}: {exc.strerror or exc}", EXIT_INPUT) from None
+        print(f"wrote {len(frame)} row(s) to {args.parquet}", file=sys.stderr)
+    else:
+        frame.to_csv(out, index=False)
+
+
 def _json_lines(objects: Sequence[dict[str, Any]], out) -> None:
     for obj in objects:
         out.write(json.dumps(obj) + "\n")
@@ -243,10 +256,10 @@ def _emit_sessions(result: Analysis, args: argparse.Namespace, out) -> None:
     if args.json:
         _json_lines([s.to_json() for s in result.sessions], out)
         return
-    if args.csv:
+    if args.csv or args.parquet:
         from ..report.frames import sessions_frame
 
-        sessions_frame(result).to_csv(out, index=False)
+        write_frame(sessions_frame(result), args, out)
         return
     heads = ["conn", "side", "role", "client_id", "ver", "services_granted", "opened (UTC)", "closed (UTC)",
              "end", "hb_interval_s", "idle_timeout_s", "missed_hb"]
@@ -278,10 +291,10 @@ def _emit_pairs(result: Analysis, args: argparse.Namespace, out) -> None:
     if args.json:
         _json_lines([p.to_json() for p in pairs], out)
         return
-    if args.csv:
+    if args.csv or args.parquet:
         from ..report.frames import pairs_frame
 
-        pairs_frame(pairs).to_csv(out, index=False)
+        write_frame(pairs_frame(pairs), args, out)
         return
     heads = ["conn", "invoke_id", "request", "frame", "time (UTC)", "response", "frame", "latency_s", "status", "detail"]
     rows = [
@@ -312,12 +325,13 @@ def _emit_fanout(result: Analysis, args: argparse.Namespace, out) -> None:
     if args.json:
         _json_lines([f.to_json() for f in result.fanout], out)
         return
-    if args.csv:
+    if args.csv or args.parquet:
         from ..report.frames import fanout_frame, fanout_recipients_frame
 
         keys = ["request", "request_frame", "requester"]
         recipients = fanout_recipients_frame(result)
-        fanout_frame(result).merge(recipients, on=keys, how="left", suffixes=("", "_recipient")).to_csv(out, index=False)
+        merged = fanout_frame(result).merge(recipients, on=keys, how="left", suffixes=("", "_recipient"))
+        write_frame(merged, args, out)
         return
     for i, fo in enumerate(result.fanout):
         if i:
@@ -346,10 +360,10 @@ def _emit_calls(result: Analysis, args: argparse.Namespace, out) -> None:
     if args.json:
         _json_lines([c.to_json() for c in result.calls], out)
         return
-    if args.csv:
+    if args.csv or args.parquet:
         from ..report.frames import calls_frame
 
-        calls_frame(result).to_csv(out, index=False)
+        write_frame(calls_frame(result), args, out)
         return
     heads = ["peripheral", "call_id", "device", "call_type", "first (UTC)", "duration_s", "events", "sessions", "ended"]
     rows = [
@@ -375,10 +389,10 @@ def _emit_ladder(result: Analysis, args: argparse.Namespace, key: tuple[int | No
             ],
             out,
         )
-    elif args.csv:
+    elif args.csv or args.parquet:
         import pandas as pd
 
-        pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "frame": [r.frame for r in ladder.rows],
                 "ts": [r.ts for r in ladder.rows],
@@ -388,7 +402,8 @@ def _emit_ladder(result: Analysis, args: argparse.Namespace, key: tuple[int | No
                 "name": [r.name for r in ladder.rows],
                 "cause": [r.cause for r in ladder.rows],
             }
-        ).to_csv(out, index=False)
+        )
+        write_frame(frame, args, out)
     else:
         out.write(format_ladder(ladder) + "\n")
     if args.plot:

@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="native (default, fast) or tshark: the generated Wireshark dissector run by tshark via "
         "pyshark, for files only Wireshark reads or to cross-check (slow; see docs/wireshark.md)",
     )
+    table = p.add_mutually_exclusive_group()
+    table.add_argument("--csv", action="store_true", help="the messages DataFrame as CSV (columns in docs/columns.md)")
+    table.add_argument("--parquet", metavar="FILE", help="write the messages DataFrame as Parquet to FILE")
     p.set_defaults(func=run)
 
 
@@ -179,11 +182,23 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot read {args.capture}: {exc.strerror or exc}") from None
-    printer = RecordPrinter(sys.stdout, args.json, stats)
+    tabular = getattr(args, "csv", False) or getattr(args, "parquet", None)
+    if tabular and args.json:
+        raise CliError("--json cannot be combined with --csv/--parquet", EXIT_USAGE)
     try:
-        for rec in records:
-            if keep(rec):
-                printer.write(rec)
+        if tabular:
+            from ..report.frames import messages_frame
+
+            frame = messages_frame(rec for rec in records if keep(rec))
+            if args.parquet:
+                frame.to_parquet(args.parquet, index=False)
+            else:
+                frame.to_csv(sys.stdout, index=False)
+        else:
+            printer = RecordPrinter(sys.stdout, args.json, stats)
+            for rec in records:
+                if keep(rec):
+                    printer.write(rec)
     except TsharkError as exc:  # not a capture tshark reads, or a Lua error while decoding
         raise CliError(str(exc)) from None
     sys.stdout.flush()
