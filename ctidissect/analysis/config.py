@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 
-DEFAULT_SIDE_PORTS: Mapping[int, str] = MappingProxyType({42027: "A", 43027: "B"})
+from ..catalogue.versions import SIDE_OF_DEFAULT_PORT
+
+DEFAULT_SIDE_PORTS: Mapping[int, str] = MappingProxyType(SIDE_OF_DEFAULT_PORT)
 """Server port -> CTI Server side (the usual UCCE ports of side A and side B)."""
 
 DEFAULT_RECORDING_PATTERNS: tuple[str, ...] = ("rec*", "*record*")

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..catalogue import MESSAGES_BY_TYPE
 from ..catalogue.schema import C2S, S2C
-from ..catalogue.versions import DEFAULT_VERSION
+from ..catalogue.versions import DEFAULT_SERVER_PORTS, DEFAULT_VERSION
 from ..wire.framing import plausible_header
 from ..wire.records import Anomaly, Message
 from .ordering import OrderedOutput, Slot
@@ -48,7 +48,7 @@ from .stats import CaptureStats
 from .stream import OPEN_REQ, CtiConnection, CtiStream
 from .tcp import NEW_CONNECTION, HalfStream, ReassemblyCounters
 
-DEFAULT_PORTS = (42027, 43027)
+DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 """CTI server ports of side A and side B (GED-188 section 1; configurable per PG)."""
 
 DETECT_MAX_PACKETS = 16

@@ -8,6 +8,7 @@ from typing import Any
 from . import ENUMS, MESSAGES, TAGS
 from .schema import Field
 from .versions import (
+    DEFAULT_SERVER_PORTS,
     DEFAULT_VERSION,
     MAX_MESSAGE_SIZE_NARROW,
     MAX_MESSAGE_SIZE_WIDE,
@@ -55,6 +56,7 @@ def catalogue_dict() -> dict[str, Any]:
     return {
         "versions": {
             "default": DEFAULT_VERSION,
+            "default_server_ports": list(DEFAULT_SERVER_PORTS),
             "wide_floating_since": WIDE_FLOATING_SINCE,
             "floating_header": {"narrow": 2, "wide": 4},
             "max_message_size": {"narrow": MAX_MESSAGE_SIZE_NARROW, "wide": MAX_MESSAGE_SIZE_WIDE},

@@ -19,6 +19,13 @@ KNOWN_VERSIONS = (9, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25)
 WIDE_FLOATING_SINCE = 20
 """From v20 the floating Tag and FieldLength are USHORT (2+2 bytes); up to v19 UCHAR (1+1)."""
 
+DEFAULT_SERVER_PORTS = (42027, 43027)
+"""CTI Server TCP ports (side A, side B).  Not fixed by the guides (set at PG setup): these are
+the defaults of the public clients (section 1, 10.9).  Every ctidissect default reads them here."""
+
+SIDE_OF_DEFAULT_PORT = dict(zip(DEFAULT_SERVER_PORTS, ("A", "B")))
+"""Side of a duplexed PG served on each default port (derived from DEFAULT_SERVER_PORTS)."""
+
 HEADER_SIZE = 8
 """MHDR: MessageLength UINT (body bytes, header excluded) + MessageType UINT."""
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from ..analysis import Analysis, AnalysisConfig, analyze, format_ladder
 from ..analysis.config import DEFAULT_RECORDING_PATTERNS, DEFAULT_SIDE_PORTS
+from ..catalogue.versions import DEFAULT_SERVER_PORTS
 from . import EXIT_INPUT, EXIT_USAGE, CliError
 from .hex_cmd import add_version_option
 
-DEFAULT_PORTS = (42027, 43027)
+DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 
 COMMANDS = {
     "sessions": (

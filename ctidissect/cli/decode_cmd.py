@@ -8,6 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from ..catalogue import MESSAGES_BY_NAME
+from ..catalogue.versions import DEFAULT_SERVER_PORTS
 from . import EXIT_USAGE, CliError
 from .hex_cmd import add_version_option
 
@@ -86,7 +87,7 @@ def add_capture_options(p: argparse.ArgumentParser) -> None:
 
 def capture_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Validated ``read_capture`` keyword arguments from the shared options."""
-    ports = args.port or [42027, 43027]
+    ports = args.port or list(DEFAULT_SERVER_PORTS)
     for port in ports:
         if not 1 <= port <= 65535:
             raise CliError(f"--port {port} is not a TCP port", EXIT_USAGE)

@@ -10,10 +10,11 @@ import math
 import sys
 from typing import Any
 
+from ..catalogue.versions import DEFAULT_SERVER_PORTS
 from . import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, CliError
 from .hex_cmd import add_version_option
 
-DEFAULT_PORTS = (42027, 43027)
+DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 EXIT_CODES = """\
 exit codes: 0 success, 1 a verdict reached --fail-on, 2 usage error,
             3 input error (capture or rules file missing, unreadable or invalid), 130 interrupted."""

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..catalogue.versions import DEFAULT_SERVER_PORTS
 from . import EXIT_USAGE, CliError
 
 SERVER_EXAMPLES = """\
@@ -129,7 +130,7 @@ def run_server(args: argparse.Namespace) -> int:
     from ..simulator import ConfigError, CtiServer, SimulatorConfig, SocketServer, load_config
 
     _check_scale(args.time_scale)
-    listen = _addresses(args.listen, ["127.0.0.1:42027", "127.0.0.1:43027"])
+    listen = _addresses(args.listen, [f"127.0.0.1:{port}" for port in DEFAULT_SERVER_PORTS])
     try:
         if args.config:
             config = load_config(args.config)

@@ -43,12 +43,13 @@ from matplotlib.figure import Figure
 
 from .. import __version__
 from ..catalogue import TAGS
+from ..catalogue.versions import DEFAULT_SERVER_PORTS
 from ..wire.records import NamedArray, NamedVar
 from . import compliance as cmp
 from .latency import PERCENTILE_METHOD, latency_table, slowest_requests
 from .plots import fanout_timeline_figure, latency_cdf_figure, latency_histogram_figure, latency_over_time_figure
 
-DEFAULT_PORTS: tuple[int, ...] = (42027, 43027)
+DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 """CTI Server ports read by default (side A and side B)."""
 
 REDACTED = "[redacted]"

@@ -28,6 +28,7 @@ from scapy.packet import Packet, bind_layers, bind_top_down, split_layers, split
 from ..catalogue import MESSAGES, REQUEST, responses_of
 from ..catalogue.schema import Field as CatalogueField
 from ..catalogue.schema import Message as CatalogueMessage
+from ..catalogue.versions import DEFAULT_SERVER_PORTS
 from .context import version_of
 from .fields import fixed_field
 from .packets import (
@@ -42,7 +43,7 @@ from .packets import (
     FloatingListField,
 )
 
-DEFAULT_PORTS = (42027, 43027)
+DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 """TCP ports bound to the CTI layer at import (CTI Server side A and side B)."""
 
 _Cond = Callable[[Any], bool]

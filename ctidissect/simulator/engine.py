@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..catalogue.versions import DEFAULT_SERVER_PORTS
 from .agenda import Action, Agenda, Close, Connect, Send
 from .clients import ScriptedClient
 from .pcap_writer import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, PcapWriter, tcp_frame
 from .scenario import Scenario
 from .server import CtiServer, SideState
 
-SERVER_ADDRESSES = {"A": ("10.0.0.1", 42027), "B": ("10.0.0.2", 43027)}
+SERVER_ADDRESSES = {"A": ("10.0.0.1", DEFAULT_SERVER_PORTS[0]), "B": ("10.0.0.2", DEFAULT_SERVER_PORTS[1])}
 """Side A and side B of the simulated CTI Server in pcap runs."""
 
 

@@ -6,7 +6,7 @@
 --     ctidissect wireshark lua -o ctidissect/wireshark/ctidissect.lua
 -- (a test fails while the committed copy is stale).
 --
--- Catalogue fingerprint: e7d61834d37a00eb
+-- Catalogue fingerprint: dd376a570c1b0f57
 -- 242 message types, 244 floating tags, 55 enums.
 --
 -- Install:  ctidissect wireshark install      (copies this file into the personal Lua plugin folder)
@@ -18,7 +18,7 @@
 -- interprets them; it mirrors ctidissect.wire.decode (same anomaly codes and texts).
 -- ===========================================================================================
 
-local FINGERPRINT = "e7d61834d37a00eb"
+local FINGERPRINT = "dd376a570c1b0f57"
 
 -- Wireshark loads every Lua plugin into one Lua state (each with its own environment; _G is
 -- shared).  When the plugin is installed AND passed with -X lua_script:, keep the first copy
@@ -36,6 +36,7 @@ _G.CTIDISSECT_LOADED = FINGERPRINT
 
 -- Protocol-version rules (ctidissect/catalogue/versions.py)
 local DEFAULT_VERSION = 24
+local DEFAULT_PORTS = "42027,43027"  -- side A, side B
 local WIDE_FLOATING_SINCE = 20  -- floating Tag/FieldLength: 1+1 bytes before, 2+2 from here
 local MAX_MESSAGE_SIZE_NARROW = 4329  -- header included, up to v19
 local MAX_MESSAGE_SIZE_WIDE = 12500
@@ -4271,7 +4272,7 @@ do
   cti.experts = experts
 end
 
-cti.prefs.ports = Pref.range("TCP ports", "42027,43027",
+cti.prefs.ports = Pref.range("TCP ports", DEFAULT_PORTS,
   "TCP ports of CTI Servers (side A and side B), e.g. 42027,43027 or 42027-42030", 65535)
 cti.prefs.protocol_version = Pref.uint("Protocol version when unknown", DEFAULT_VERSION,
   "GED-188 version for a conversation whose OPEN_REQ was not captured "

@@ -34,12 +34,12 @@ from typing import Any
 
 from ..capture.stats import CaptureStats
 from ..catalogue import MESSAGES, MESSAGES_BY_TYPE, TAGS, snake_case
-from ..catalogue.versions import DEFAULT_VERSION
+from ..catalogue.versions import DEFAULT_SERVER_PORTS, DEFAULT_VERSION
 from ..wire.decode import STRING_CODEC
 from ..wire.records import Anomaly, FloatItem, Message, NamedArray, NamedVar
 from . import lua_path
 
-DEFAULT_PORTS: tuple[int, ...] = (42027, 43027)
+DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 """CTI Server ports of side A and side B (the dissector's ``cti.ports`` default)."""
 
 # Anomalies the Python decoder reports without an offset.

@@ -185,6 +185,7 @@ def _constants(cat: _Catalogue) -> str:
     return f"""\
 -- Protocol-version rules (ctidissect/catalogue/versions.py)
 local DEFAULT_VERSION = {v["default"]}
+local DEFAULT_PORTS = "{",".join(str(p) for p in v["default_server_ports"])}"  -- side A, side B
 local WIDE_FLOATING_SINCE = {v["wide_floating_since"]}  -- floating Tag/FieldLength: 1+1 bytes before, 2+2 from here
 local MAX_MESSAGE_SIZE_NARROW = {v["max_message_size"]["narrow"]}  -- header included, up to v{v["wide_floating_since"] - 1}
 local MAX_MESSAGE_SIZE_WIDE = {v["max_message_size"]["wide"]}
@@ -477,7 +478,7 @@ do
   cti.experts = experts
 end
 
-cti.prefs.ports = Pref.range("TCP ports", "42027,43027",
+cti.prefs.ports = Pref.range("TCP ports", DEFAULT_PORTS,
   "TCP ports of CTI Servers (side A and side B), e.g. 42027,43027 or 42027-42030", 65535)
 cti.prefs.protocol_version = Pref.uint("Protocol version when unknown", DEFAULT_VERSION,
   "GED-188 version for a conversation whose OPEN_REQ was not captured "
