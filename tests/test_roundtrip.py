@@ -72,3 +72,45 @@ def test_string_max_and_nul():
     m = MESSAGES_BY_NAME["OPEN_REQ"]
     data = encode_message(m.name, {}, [("CLIENT_ID", "x" * 10)], 24)
     assert data.endswith(b"x" * 10 + b"\0")
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+@pytest.mark.parametrize(
+    "name, body, fields, detail",
+    [
+        ("MEDIA_LOGIN_REQ", "00000007 aabb", {"InvokeID": 7}, "InvokeID decoded per 7.1; 2 body bytes after it kept raw"),
+        ("MEDIA_LOGIN_RESP", "00000007", {"InvokeID": 7}, "InvokeID decoded per 7.1; 0 body bytes after it kept raw"),
+        ("SNAPSHOT_CALL_CONF", "01020304 00", {"InvokeID": 0x01020304}, "InvokeID decoded per 7.1; 1 body bytes after it kept raw"),
+        ("MEDIA_LOGIN_REQ", "000007", {}, "3 body bytes kept raw"),  # too short for an InvokeID
+        ("MEDIA_LOGIN_REQ", "", {}, "0 body bytes kept raw"),
+        ("TEAM_CONFIG_REQ", "00000007 aabb", {}, "6 body bytes kept raw"),  # config exchange: none (7.1)
+        ("TEAM_CONFIG_CONF", "00000007", {}, "4 body bytes kept raw"),
+        ("SUPERVISOR_ASSIST_EVENT", "00000007", {}, "4 body bytes kept raw"),  # events carry none
+    ],
+)
+@pytest.mark.parametrize("version", [19, 24])
+def test_layout_unknown_request_or_confirmation_decodes_leading_invoke_id(name, body, fields, detail, version):
+    data = encode_message(name, body=h(body), version=version)
+    (m,) = decode_buffer(data, version)
+    assert m.name == name and m.fields == fields and m.floating == []
+    assert [(a.code, a.detail) for a in m.anomalies] == [("layout.unknown", detail)]
+    assert m.body == h(body)
+    assert encode(m) == data
+
+
+def test_layout_unknown_invoke_id_edit_is_encoded():
+    (m,) = decode_buffer(encode_message("MEDIA_LOGIN_REQ", body=h("00000007 aabb")), 24)
+    m.fields["InvokeID"] = 9
+    assert encode(m) == encode_message("MEDIA_LOGIN_REQ", body=h("00000009 aabb"))
+
+
+def test_leading_invoke_id_catalogue_flags():
+    assert MESSAGES_BY_NAME["MEDIA_LOGIN_REQ"].leading_invoke_id
+    assert MESSAGES_BY_NAME["MEDIA_LOGIN_RESP"].leading_invoke_id
+    assert MESSAGES_BY_NAME["TEAM_CONFIG_REQ"].no_invoke_id and not MESSAGES_BY_NAME["TEAM_CONFIG_REQ"].leading_invoke_id
+    assert MESSAGES_BY_NAME["TEAM_CONFIG_CONF"].no_invoke_id and not MESSAGES_BY_NAME["TEAM_CONFIG_CONF"].leading_invoke_id
+    assert not MESSAGES_BY_NAME["SUPERVISOR_ASSIST_EVENT"].leading_invoke_id  # an event
+    assert not MESSAGES_BY_NAME["OPEN_REQ"].leading_invoke_id  # published layout

@@ -84,22 +84,14 @@ def latency(start_ts: float | None, end_ts: float | None) -> float | None:
 
 
 def invoke_id_of(msg: Message) -> int | None:
-    """The InvokeID of a request or reply.
+    """The InvokeID of a request or reply: its decoded ``InvokeID`` field (None if it has none).
 
-    Taken from the decoded ``InvokeID`` field.  For the request/confirmation types whose body
-    layout no source publishes (decoded raw, anomaly ``layout.unknown``, e.g.
-    SET_CALL_DATA_CONF), section 7.1 still fixes the first UINT of the body as the InvokeID
-    the server echoes, so that leading word is used - the only place where the analysis looks
-    at body bytes, and only because the decoder has no layout to decode them with.
+    The decoder fills it for every layout that starts with one and, per section 7.1, for the
+    request/confirmation types whose body layout no source publishes (decoded raw with
+    ``layout.unknown``, e.g. MEDIA_LOGIN_REQ): the first UINT of their body.  The
+    configuration exchange (e.g. TEAM_CONFIG_REQ) carries none.
     """
-    value = msg.fields.get("InvokeID")
-    if value is not None:
-        return value
-    if msg.type is not None and "layout.unknown" in msg.anomaly_codes:
-        body = msg.body
-        if len(body) >= 4:
-            return int.from_bytes(body[:4], "big")
-    return None
+    return msg.fields.get("InvokeID")
 
 
 def failure_of(msg: Message) -> tuple[str | None, int | None, int | None]:
@@ -120,19 +112,23 @@ def failure_of(msg: Message) -> tuple[str | None, int | None, int | None]:
     return None, None, None
 
 
-REQUEST_NAMES = frozenset(m.name for m in MESSAGES_BY_NAME.values() if m.kind == REQUEST)
-REPLY_NAMES = frozenset(m.name for m in MESSAGES_BY_NAME.values() if m.kind == CONFIRMATION)
+# The configuration exchange carries no InvokeID (7.1), even where a type is named _REQ/_CONF
+# (TEAM_CONFIG_REQ/CONF): those are not paired.
+REQUEST_NAMES = frozenset(m.name for m in MESSAGES_BY_NAME.values() if m.kind == REQUEST and not m.no_invoke_id)
+REPLY_NAMES = frozenset(m.name for m in MESSAGES_BY_NAME.values() if m.kind == CONFIRMATION and not m.no_invoke_id)
 # request name -> every reply name that may answer it (its confirmation and the failures)
 _ANSWERS = {name: frozenset(responses_of(name)) | FAILURE_REPLIES for name in REQUEST_NAMES}
 
 
 def is_request(msg: Message) -> bool:
-    """Whether ``msg`` is a request of the catalogue (kind ``request``)."""
+    """Whether ``msg`` is a request of the catalogue (kind ``request``) that carries an
+    InvokeID (not TEAM_CONFIG_REQ, part of the configuration exchange)."""
     return msg.name in REQUEST_NAMES
 
 
 def is_reply(msg: Message) -> bool:
-    """Whether ``msg`` is a confirmation (positive or negative) of the catalogue."""
+    """Whether ``msg`` is a confirmation (positive or negative) of the catalogue that carries
+    an InvokeID (not TEAM_CONFIG_CONF)."""
     return msg.name in REPLY_NAMES
 
 

@@ -71,7 +71,10 @@ def render_catalogue() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for m in MESSAGES:
-        size = _size_history(m) if m.fixed is not None else "not published"
+        if m.fixed is not None:
+            size = _size_history(m)
+        else:
+            size = "not published; leading InvokeID (7.1)" if m.leading_invoke_id else "not published"
         lines.append(f"| {m.type} | {m.name} | {m.kind} | {m.direction} | {m.answers or ''} | {size} | {m.ref} |")
     lines += ["", "## Layouts", ""]
     for m in full:

@@ -42,6 +42,8 @@ def catalogue_dict() -> dict[str, Any]:
                 "control": m.control,
                 "since": m.since,
                 "layout_known": m.fixed is not None,
+                "no_invoke_id": m.no_invoke_id,
+                "leading_invoke_id": m.leading_invoke_id,
                 "fixed": None if m.fixed is None else [_field(f) for f in m.fixed],
                 "alt_layouts": [
                     {"body_length": a.body_length, "fields": [_field(f) for f in a.fields], "doc": a.doc}

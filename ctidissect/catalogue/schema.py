@@ -102,9 +102,12 @@ class Message:
     """One message type.
 
     ``fixed`` is ``None`` when no source publishes the body: such messages decode to their
-    raw body plus a ``layout.unknown`` anomaly.  ``answers`` (confirmations only) names the
+    raw body plus a ``layout.unknown`` anomaly (requests and confirmations also to their
+    leading InvokeID, see :attr:`leading_invoke_id`).  ``answers`` (confirmations only) names the
     request a positive confirmation answers.  ``control`` marks client-control requests,
     which may be refused with CONTROL_FAILURE_CONF instead of FAILURE_CONF.
+    ``no_invoke_id`` marks a request or confirmation that carries no InvokeID: the
+    configuration exchange (230-245) has none (7.1), even where a type is named _REQ/_CONF.
     """
 
     type: int
@@ -120,6 +123,7 @@ class Message:
     doc: str = ""
     ref: str = ""
     conflict: str = ""
+    no_invoke_id: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -138,7 +142,16 @@ class Message:
 
     @property
     def has_invoke_id(self) -> bool:
+        """Whether the published fixed part starts with InvokeID."""
         return bool(self.fixed) and self.fixed[0].name == "InvokeID"
+
+    @property
+    def leading_invoke_id(self) -> bool:
+        """Whether the body, though not published, starts with an InvokeID: section 7.1 fixes
+        the first UINT of every request and confirmation body as the InvokeID, so a
+        layout-less request/confirmation (outside the configuration exchange) decodes it and
+        keeps the rest of the body raw."""
+        return self.fixed is None and self.kind in (REQUEST, CONFIRMATION) and not self.no_invoke_id
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ No message class is written by hand: each is derived from its catalogue declarat
   from v13) is one ``MultipleTypeField``; fields of an alternative layout chosen by body
   length (FAILURE_CONF, 10.1) are ConditionalFields on the layout in use.
 * A message without a published layout becomes a :class:`~.packets.CTI_Raw` subclass
-  keeping its body bytes.
+  keeping its body bytes; a request/confirmation among them (outside the configuration
+  exchange) a :class:`~.packets.CTI_RawInvoke` one, whose first UINT is the InvokeID (7.1).
 * ``bind_top_down(CTI, cls, MessageType=n)`` makes ``CTI()/OPEN_REQ()`` fill MessageType;
   dissection dispatches through a dict (``CTI.guess_payload_class``), not scapy's linear
   ``payload_guess`` list.
@@ -37,6 +38,7 @@ from .packets import (
     MAX_FLOATING_ITEMS,
     MESSAGE_CLASSES,
     CTI_Raw,
+    CTI_RawInvoke,
     CTIFloat,
     CTIMessage,
     CTIStream,
@@ -126,6 +128,9 @@ def make_message_class(msg: CatalogueMessage) -> type[Packet]:
         "cti_message": msg,
     }
     if msg.fixed is None:
+        if msg.leading_invoke_id:
+            attrs["_answers_to"] = frozenset(responses_of(msg.name)) if msg.kind == REQUEST else frozenset()
+            return type(msg.name, (CTI_RawInvoke,), attrs)
         return type(msg.name, (CTI_Raw,), attrs)
     fixed = _fixed_desc(msg)
     attrs.update(

@@ -1,6 +1,7 @@
 """The hand-written scapy classes of the CTI layer: the 8-byte header (:class:`CTI`), one
 floating TLV item (:class:`CTIFloat`), the base of the generated message classes
-(:class:`CTIMessage`), raw bodies (:class:`CTI_Raw`, :class:`CTI_Unknown`) and the stream
+(:class:`CTIMessage`), raw bodies (:class:`CTI_Raw`, :class:`CTI_RawInvoke`,
+:class:`CTI_Unknown`) and the stream
 container handed to scapy's ``TCPSession`` (:class:`CTIStream`).
 
 The per-message classes themselves are generated from the catalogue in :mod:`.build`.
@@ -386,19 +387,30 @@ class CTIMessage(_CTIPacket):
         return " ".join(parts)
 
     def hashret(self) -> bytes:
-        # A request and every message that may answer it hash alike: by InvokeID.
-        if self._has_invoke:
-            return b"CTI" + struct.pack("!I", int(self.getfieldval("InvokeID") or 0) & 0xFFFFFFFF)
-        return b""
+        return _invoke_hash(self)
 
     def answers(self, other: Any) -> int:
         """True when this message is a CONF / FAILURE_CONF / CONTROL_FAILURE_CONF that may
         answer request ``other`` (``catalogue.responses_of``) with the same InvokeID."""
-        if not isinstance(other, CTIMessage) or not (self._has_invoke and other._has_invoke):
-            return 0
-        if self.name not in other._answers_to:
-            return 0
-        return int(self.getfieldval("InvokeID") == other.getfieldval("InvokeID"))
+        return _invoke_answers(self, other)
+
+
+def _invoke_hash(pkt: Any) -> bytes:
+    # A request and every message that may answer it hash alike: by InvokeID.
+    if pkt._has_invoke:
+        return b"CTI" + struct.pack("!I", int(pkt.getfieldval("InvokeID") or 0) & 0xFFFFFFFF)
+    return b""
+
+
+def _invoke_answers(pkt: Any, other: Any) -> int:
+    """Whether ``pkt`` may answer request ``other`` with the same InvokeID (both messages
+    with a layout starting with InvokeID or layout-less ones carrying it per 7.1)."""
+    if not (pkt._has_invoke and getattr(type(other), "_has_invoke", False)):
+        return 0
+    if pkt.name not in other._answers_to:
+        return 0
+    invoke = pkt.getfieldval("InvokeID")
+    return int(invoke is not None and invoke == other.getfieldval("InvokeID"))
 
 
 class CTI_Raw(_CTIPacket):
@@ -417,8 +429,63 @@ class CTI_Raw(_CTIPacket):
     def _anomaly_detail(self, n: int) -> str:
         return f"{n} body bytes kept raw"
 
+    def wire_fields(self) -> dict[str, int]:
+        """Decoded fields (none: the body is kept raw)."""
+        return {}
+
     def mysummary(self) -> str:
         return f"CTI {self.name} body={len(self.body)} bytes"
+
+
+class OptionalUIntField(IntField):
+    """A UINT that may be absent (None): building writes nothing, and a body of fewer than
+    four bytes dissects it as None."""
+
+    def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
+        if val is None:
+            return s
+        return super().addfield(pkt, s, val)
+
+    def getfield(self, pkt: Any, s: bytes) -> tuple[bytes, Any]:
+        if len(s) < 4:
+            return s, None
+        return super().getfield(pkt, s)
+
+
+class CTI_RawInvoke(CTI_Raw):
+    """Body of a request/confirmation whose layout no source publishes: section 7.1 still
+    fixes its first UINT as the InvokeID, so it is dissected into ``InvokeID`` and the rest
+    of the body is kept in ``body`` (anomaly ``layout.unknown``), like the codec.  A body
+    shorter than four bytes has no InvokeID (None); a crafted packet without one is built
+    from ``body`` alone, so ``X(InvokeID=7, body=b"...")`` and ``X(body=b"\\0\\0\\0\\x07...")``
+    build the same bytes.  ``hashret()``/``answers()`` pair these by InvokeID."""
+
+    name = "CTI_RawInvoke"
+    fields_desc = [OptionalUIntField("InvokeID", None), StrField("body", b"")]
+    _has_invoke: ClassVar[bool] = True
+    _answers_to: ClassVar[frozenset[str]] = frozenset()
+
+    def _anomaly_detail(self, n: int) -> str:
+        if n >= 4:
+            return f"InvokeID decoded per 7.1; {n - 4} body bytes after it kept raw"
+        return f"{n} body bytes kept raw"
+
+    def wire_fields(self) -> dict[str, int]:
+        """``{"InvokeID": value}``, or nothing when the body is shorter than four bytes."""
+        invoke = self.getfieldval("InvokeID")
+        return {} if invoke is None else {"InvokeID": invoke}
+
+    def mysummary(self) -> str:
+        invoke = self.getfieldval("InvokeID")
+        head = "" if invoke is None else f" InvokeID={invoke}"
+        return f"CTI {self.name}{head} body={len(self.body)} bytes"
+
+    def hashret(self) -> bytes:
+        return _invoke_hash(self)
+
+    def answers(self, other: Any) -> int:
+        """True when this reply may answer request ``other`` with the same InvokeID."""
+        return _invoke_answers(self, other)
 
 
 class CTI_Unknown(CTI_Raw):
@@ -532,6 +599,8 @@ class CTI(_CTIPacket):
         body = self.payload
         if isinstance(body, CTIMessage):
             return WireMessage(mtype, name, body.wire_fields(), body.float_items(), self.anomalies, raw, version)
+        if isinstance(body, CTI_Raw):
+            return WireMessage(mtype, name, body.wire_fields(), [], self.anomalies, raw, version)
         return WireMessage(mtype, name, {}, [], self.anomalies, raw, version)
 
     def _raw_frame(self) -> bytes:

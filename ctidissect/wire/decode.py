@@ -61,6 +61,7 @@ class Plan(NamedTuple):
     fixed: FixedPlan | None  # None: layout unknown
     size: int
     alts: dict[int, FixedPlan]
+    leading_invoke: bool = False  # layout unknown but the body starts with an InvokeID (7.1)
 
 
 def compile_fixed(fields: tuple[Field, ...]) -> FixedPlan:
@@ -92,7 +93,7 @@ def plan_for(mtype: int, version: int) -> Plan | None:
         fields = msg.fields_for(version)
         fixed = None if fields is None else compile_fixed(fields)
         alts = {a.body_length: compile_fixed(a.fields) for a in msg.alt_layouts}
-        plan = Plan(mtype, msg.name, fixed, fixed.struct.size if fixed else 0, alts)
+        plan = Plan(mtype, msg.name, fixed, fixed.struct.size if fixed else 0, alts, msg.leading_invoke_id)
         if fixed is not None and not alts:
             _SIMPLE_BY_VERSION.setdefault(version, {})[mtype] = (msg.name, fixed.names, fixed.struct.unpack_from, plan.size)
     plans[mtype] = plan
@@ -166,12 +167,20 @@ def decode_message(
         )
     fixed = plan.fixed
     if fixed is None:
+        body_len = end - HEADER_SIZE
+        if plan.leading_invoke and body_len >= 4:
+            # 7.1: the first UINT of a request/confirmation body is its InvokeID.
+            fields = {"InvokeID": _U32.unpack_from(frame, HEADER_SIZE)[0]}
+            detail = f"InvokeID decoded per 7.1; {body_len - 4} body bytes after it kept raw"
+        else:
+            fields = {}
+            detail = f"{body_len} body bytes kept raw"
         return Message(
             mtype,
             plan.name,
-            {},
+            fields,
             [],
-            [Anomaly("layout.unknown", f"{end - HEADER_SIZE} body bytes kept raw")],
+            [Anomaly("layout.unknown", detail)],
             frame,
             version,
             frame_no,

@@ -138,11 +138,20 @@ def encode_message(
 
 def encode(msg: Message, version: int | None = None) -> bytes:
     """Re-encode a decoded :class:`Message` (at its own version unless ``version`` is given).
-    Messages without a decoded layout are written back from their raw body."""
+    Messages without a decoded layout are written back from their raw body; for those whose
+    body starts with an InvokeID (7.1) the ``InvokeID`` field, if present, replaces the
+    first four bytes (so an edited InvokeID is written, an untouched one round-trips)."""
     v = msg.version if version is None else version
     if msg.type is None:
         return msg.raw
     plan = plan_for(msg.type, v)
     if plan is None or plan.fixed is None:
-        return struct.pack(">II", len(msg.raw) - HEADER_SIZE, msg.type) + msg.raw[HEADER_SIZE:]
+        body = msg.raw[HEADER_SIZE:]
+        invoke = msg.fields.get("InvokeID") if plan is not None and plan.leading_invoke else None
+        if invoke is not None and len(body) >= 4:
+            try:
+                body = struct.pack(">I", int(invoke)) + body[4:]
+            except struct.error as exc:
+                raise ValueError(f"message type {msg.type}: InvokeID is out of range ({exc})") from None
+        return struct.pack(">II", len(body), msg.type) + body
     return encode_message(msg.type, msg.fields, msg.floating, v)

@@ -6,7 +6,7 @@
 --     ctidissect wireshark lua -o ctidissect/wireshark/ctidissect.lua
 -- (a test fails while the committed copy is stale).
 --
--- Catalogue fingerprint: dd376a570c1b0f57
+-- Catalogue fingerprint: fb9fe29d13e22920
 -- 242 message types, 244 floating tags, 55 enums.
 --
 -- Install:  ctidissect wireshark install      (copies this file into the personal Lua plugin folder)
@@ -18,7 +18,7 @@
 -- interprets them; it mirrors ctidissect.wire.decode (same anomaly codes and texts).
 -- ===========================================================================================
 
-local FINGERPRINT = "dd376a570c1b0f57"
+local FINGERPRINT = "fb9fe29d13e22920"
 
 -- Wireshark loads every Lua plugin into one Lua state (each with its own environment; _G is
 -- shared).  When the plugin is installed AND passed with -X lua_script:, keep the first copy
@@ -1998,6 +1998,8 @@ TAG[313] = { name = "MEDIA_PROVIDER", wire = "RAW", pf = ProtoField.bytes("cti.f
 -- Message types.  fixed = fixed-part layout in wire order, each entry
 --   { spec field name, wire type [, first version [, last version]] }
 -- (false: the body layout is not published; the body is shown raw, [layout.unknown]).
+-- leading_invoke = true: no published layout, but a request/confirmation whose body starts
+--   with its InvokeID (7.1): cti.invoke_id from the first 4 bytes, the rest shown raw.
 -- alt = alternative layouts chosen by exact body length (conflicts recorded in the spec).
 local MSG = {}
 -- 1 FAILURE_CONF (confirmation, S2C, 5.1)
@@ -2877,6 +2879,7 @@ MSG[79] = {
   name = "QUERY_DEVICE_INFO_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 82 SNAPSHOT_CALL_REQ (request, C2S, 5.6)
 MSG[82] = {
@@ -2894,18 +2897,21 @@ MSG[83] = {
   name = "SNAPSHOT_CALL_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 84 SNAPSHOT_DEVICE_REQ (request, C2S, 4.2)
 MSG[84] = {
   name = "SNAPSHOT_DEVICE_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 85 SNAPSHOT_DEVICE_CONF (confirmation, S2C, 4.2)
 MSG[85] = {
   name = "SNAPSHOT_DEVICE_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 86 CALL_DEQUEUED_EVENT (event, S2C, 5.3)
 MSG[86] = {
@@ -3112,6 +3118,7 @@ MSG[113] = {
   name = "QUERY_AGENT_STATISTICS_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 114 QUERY_SKILL_GROUP_STATISTICS_REQ (request, C2S, 5.2)
 MSG[114] = {
@@ -3129,6 +3136,7 @@ MSG[115] = {
   name = "QUERY_SKILL_GROUP_STATISTICS_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 116 RTP_STARTED_EVENT (event, S2C, 5.3)
 MSG[116] = {
@@ -3253,12 +3261,14 @@ MSG[126] = {
   name = "AGENT_TEAM_CONFIG_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 127 AGENT_TEAM_CONFIG_CONF (confirmation, S2C, 4.3)
 MSG[127] = {
   name = "AGENT_TEAM_CONFIG_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 128 AGENT_TEAM_CONFIG_EVENT (event, S2C, 5.5)
 MSG[128] = {
@@ -3277,12 +3287,14 @@ MSG[129] = {
   name = "SET_APP_DATA_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 130 SET_APP_DATA_CONF (confirmation, S2C, 4.3)
 MSG[130] = {
   name = "SET_APP_DATA_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 131 AGENT_DESK_SETTINGS_REQ (request, C2S, 5.2)
 MSG[131] = {
@@ -3467,12 +3479,14 @@ MSG[151] = {
   name = "MEDIA_LOGIN_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 152 MEDIA_LOGIN_RESP (confirmation, S2C, 4.4)
 MSG[152] = {
   name = "MEDIA_LOGIN_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 153 MEDIA_LOGOUT_IND (indication, C2S, 4.4)
 MSG[153] = {
@@ -3491,12 +3505,14 @@ MSG[155] = {
   name = "MAKE_AGENT_NOT_ROUTABLE_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 156 MAKE_AGENT_NOT_ROUTABLE_RESP (confirmation, S2C, 4.4)
 MSG[156] = {
   name = "MAKE_AGENT_NOT_ROUTABLE_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 157 MAKE_AGENT_READY_IND (indication, C2S, 4.4)
 MSG[157] = {
@@ -3509,12 +3525,14 @@ MSG[158] = {
   name = "MAKE_AGENT_NOT_READY_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 159 MAKE_AGENT_NOT_READY_RESP (confirmation, S2C, 4.4)
 MSG[159] = {
   name = "MAKE_AGENT_NOT_READY_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 160 OFFER_TASK_IND (indication, C2S, 4.4)
 MSG[160] = {
@@ -3527,12 +3545,14 @@ MSG[161] = {
   name = "OFFER_APPLICATION_TASK_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 162 OFFER_APPLICATION_TASK_RESP (confirmation, S2C, 4.4)
 MSG[162] = {
   name = "OFFER_APPLICATION_TASK_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 163 START_TASK_IND (indication, C2S, 4.4)
 MSG[163] = {
@@ -3545,12 +3565,14 @@ MSG[164] = {
   name = "START_APPLICATION_TASK_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 165 START_APPLICATION_TASK_RESP (confirmation, S2C, 4.4)
 MSG[165] = {
   name = "START_APPLICATION_TASK_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 166 PAUSE_TASK_IND (indication, C2S, 4.4)
 MSG[166] = {
@@ -3617,24 +3639,28 @@ MSG[176] = {
   name = "CHANGE_MAX_TASK_LIMIT_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 177 CHANGE_MAX_TASK_LIMIT_RESP (confirmation, S2C, 4.4)
 MSG[177] = {
   name = "CHANGE_MAX_TASK_LIMIT_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 178 OVERRIDE_LIMIT_REQ (request, C2S, 4.4)
 MSG[178] = {
   name = "OVERRIDE_LIMIT_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 179 OVERRIDE_LIMIT_RESP (confirmation, S2C, 4.4)
 MSG[179] = {
   name = "OVERRIDE_LIMIT_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 180 UPDATE_TASK_CONTEXT_IND (indication, C2S, 4.4)
 MSG[180] = {
@@ -3653,12 +3679,14 @@ MSG[182] = {
   name = "AGENT_INIT_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 183 AGENT_INIT_RESP (confirmation, S2C, 4.4)
 MSG[183] = {
   name = "AGENT_INIT_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 184 END_AGENT_INIT_IND (indication, C2S, 4.4)
 MSG[184] = {
@@ -3683,12 +3711,14 @@ MSG[187] = {
   name = "GET_PRECALL_MESSAGES_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 188 GET_PRECALL_MESSAGES_RESP (confirmation, S2C, 4.4)
 MSG[188] = {
   name = "GET_PRECALL_MESSAGES_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 189 AGENT_LEGACY_PRE_CALL_EVENT (event, S2C, 4.4)
 MSG[189] = {
@@ -3701,6 +3731,7 @@ MSG[190] = {
   name = "FAILURE_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 191 BEGIN_TASK_EVENT (event, S2C, 4.4)
 MSG[191] = {
@@ -3767,36 +3798,42 @@ MSG[201] = {
   name = "TASK_MONITOR_START_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 202 TASK_MONITOR_START_CONF (confirmation, S2C, 4.4)
 MSG[202] = {
   name = "TASK_MONITOR_START_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 203 TASK_MONITOR_STOP_REQ (request, C2S, 4.4)
 MSG[203] = {
   name = "TASK_MONITOR_STOP_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 204 TASK_MONITOR_STOP_CONF (confirmation, S2C, 4.4)
 MSG[204] = {
   name = "TASK_MONITOR_STOP_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 205 CHANGE_TASK_MONITOR_MASK_REQ (request, C2S, 4.4)
 MSG[205] = {
   name = "CHANGE_TASK_MONITOR_MASK_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 206 CHANGE_TASK_MONITOR_MASK_CONF (confirmation, S2C, 4.4)
 MSG[206] = {
   name = "CHANGE_TASK_MONITOR_MASK_CONF",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 207 MAX_TASK_LIFETIME_EXCEEDED_EVENT (event, S2C, 4.4)
 MSG[207] = {
@@ -3815,12 +3852,14 @@ MSG[209] = {
   name = "TASK_INIT_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 210 TASK_INIT_RESP (confirmation, S2C, 4.4)
 MSG[210] = {
   name = "TASK_INIT_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 211 ROUTE_REGISTER_EVENT (event, ?, 4.4)
 MSG[211] = {
@@ -3972,24 +4011,28 @@ MSG[255] = {
   name = "GET_AGENT_TASKS_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 256 AGENT_TASKS_RESP (confirmation, S2C, 4.5)
 MSG[256] = {
   name = "AGENT_TASKS_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 257 SNAPSHOT_TASK_REQ (request, C2S, 4.5)
 MSG[257] = {
   name = "SNAPSHOT_TASK_REQ",
   kind = "request",
   fixed = false,
+  leading_invoke = true,
 }
 -- 258 SNAPSHOT_TASK_RESP (confirmation, S2C, 4.5)
 MSG[258] = {
   name = "SNAPSHOT_TASK_RESP",
   kind = "confirmation",
   fixed = false,
+  leading_invoke = true,
 }
 -- 260 CONFIG_PERIPHERAL_EVENT (event, S2C, 4.5)
 MSG[260] = {
@@ -4643,7 +4686,8 @@ local function dissect_pdu(tvb, pinfo, tree)
   end
   -- cti.invoke_id is in every message so that `tshark -T fields` columns never shift:
   -- the wire value when the message carries one, else a generated 0.
-  if not (layout and layout[1] and layout[1][1] == "InvokeID" and body_len >= 4) then
+  local leading = complete and msg and not msg.fixed and msg.leading_invoke and body_len >= 4
+  if not (leading or (layout and layout[1] and layout[1][1] == "InvokeID" and body_len >= 4)) then
     local item = root:add(FIELD["InvokeID"].pf, 0)
     item:set_generated()
     item:append_text(" (none: " .. name .. " carries no InvokeID)")
@@ -4667,6 +4711,15 @@ local function dissect_pdu(tvb, pinfo, tree)
   if not msg then
     anomaly(root, "type.unknown", nil, string.format("MessageType %.0f; %.0f body bytes kept raw", mtype, body_len))
     if body_len > 0 then root:add(hf.body, tvb(HEADER_SIZE, body_len)) end
+    return
+  end
+  if leading then
+    -- 7.1: the first UINT of a request/confirmation body is its InvokeID; the rest stays raw.
+    local invoke = add_fixed_field(root, tvb, HEADER_SIZE, { "InvokeID", "UINT" }, version)
+    anomaly(root, "layout.unknown", nil,
+      string.format("InvokeID decoded per 7.1; %.0f body bytes after it kept raw", body_len - 4))
+    if body_len > 4 then root:add(hf.body, tvb(HEADER_SIZE + 4, body_len - 4)) end
+    track(pinfo, tvb, root, stream, mtype, msg, invoke)
     return
   end
   if not layout then

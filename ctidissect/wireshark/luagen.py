@@ -390,6 +390,8 @@ def _messages(cat: _Catalogue) -> str:
         "-- Message types.  fixed = fixed-part layout in wire order, each entry",
         "--   { spec field name, wire type [, first version [, last version]] }",
         "-- (false: the body layout is not published; the body is shown raw, [layout.unknown]).",
+        "-- leading_invoke = true: no published layout, but a request/confirmation whose body starts",
+        "--   with its InvokeID (7.1): cti.invoke_id from the first 4 bytes, the rest shown raw.",
         "-- alt = alternative layouts chosen by exact body length (conflicts recorded in the spec).",
         "local MSG = {}",
     ]
@@ -398,6 +400,8 @@ def _messages(cat: _Catalogue) -> str:
         out.append(f"-- {m['type']} {m['name']} ({m['kind']}, {m['direction']}{ref})")
         parts = [f"name = {lua_str(m['name'])}", f'kind = "{m["kind"]}"']
         parts.append(f"fixed = {_layout(m['fixed']) if m['fixed'] is not None else 'false'}")
+        if m["leading_invoke_id"]:
+            parts.append("leading_invoke = true")
         if m["alt_layouts"]:
             alts = "".join(f"    [{a['body_length']}] = {_layout(a['fields'], '    ')},\n" for a in m["alt_layouts"])
             parts.append(f"alt = {{\n{alts}  }}")
@@ -849,7 +853,8 @@ local function dissect_pdu(tvb, pinfo, tree)
   end
   -- cti.invoke_id is in every message so that `tshark -T fields` columns never shift:
   -- the wire value when the message carries one, else a generated 0.
-  if not (layout and layout[1] and layout[1][1] == "InvokeID" and body_len >= 4) then
+  local leading = complete and msg and not msg.fixed and msg.leading_invoke and body_len >= 4
+  if not (leading or (layout and layout[1] and layout[1][1] == "InvokeID" and body_len >= 4)) then
     local item = root:add(FIELD["InvokeID"].pf, 0)
     item:set_generated()
     item:append_text(" (none: " .. name .. " carries no InvokeID)")
@@ -873,6 +878,15 @@ local function dissect_pdu(tvb, pinfo, tree)
   if not msg then
     anomaly(root, "type.unknown", nil, string.format("MessageType %.0f; %.0f body bytes kept raw", mtype, body_len))
     if body_len > 0 then root:add(hf.body, tvb(HEADER_SIZE, body_len)) end
+    return
+  end
+  if leading then
+    -- 7.1: the first UINT of a request/confirmation body is its InvokeID; the rest stays raw.
+    local invoke = add_fixed_field(root, tvb, HEADER_SIZE, { "InvokeID", "UINT" }, version)
+    anomaly(root, "layout.unknown", nil,
+      string.format("InvokeID decoded per 7.1; %.0f body bytes after it kept raw", body_len - 4))
+    if body_len > 4 then root:add(hf.body, tvb(HEADER_SIZE + 4, body_len - 4)) end
+    track(pinfo, tvb, root, stream, mtype, msg, invoke)
     return
   end
   if not layout then

@@ -189,7 +189,7 @@ def test_reply_of_another_type_does_not_answer():
     assert (pairs[5].status, pairs[5].response) == ("orphan", "HEARTBEAT_CONF")
 
 
-REQUESTS_WITH_CONF = [m.name for m in MESSAGES if m.kind == REQUEST and confirmation_of(m.name)]
+REQUESTS_WITH_CONF = [m.name for m in MESSAGES if m.kind == REQUEST and confirmation_of(m.name) and not m.no_invoke_id]
 
 
 @pytest.mark.parametrize("request_name", REQUESTS_WITH_CONF)
@@ -217,9 +217,35 @@ def _raw(t: Trace, at: float, direction: str, name: str, invoke: int):
 
     (msg,) = decode_buffer(encode_message(name, body=invoke.to_bytes(4, "big") + b"\0\0"), 24)
     assert "layout.unknown" in msg.anomaly_codes and invoke_id_of(msg) == invoke
+    assert msg.fields == {"InvokeID": invoke}  # decoded by the codec (7.1), not read off the body
     msg.frame, msg.ts, msg.conn, msg.direction = t._next_frame(), T0 + at, A, direction
     t.records.append(msg)
     return msg
+
+
+def test_layout_unknown_request_pairs_with_its_resp_and_failure_conf():
+    t = agent_trace()
+    _raw(t, 1.0, "c2s", "MEDIA_LOGIN_REQ", 7)
+    _raw(t, 1.25, "s2c", "MEDIA_LOGIN_RESP", 7)
+    _raw(t, 2.0, "c2s", "MEDIA_LOGIN_REQ", 8)
+    t.s2c(2.5, A, "FAILURE_CONF", {"InvokeID": 8, "Status": 12})
+    pairs = pairs_by_frame(t.records)
+    p = pairs[4]
+    assert (p.request, p.response, p.invoke_id, p.latency_s, p.status) == ("MEDIA_LOGIN_REQ", "MEDIA_LOGIN_RESP", 7, 0.25, "ok")
+    p = pairs[6]
+    assert (p.request, p.response, p.invoke_id, p.status) == ("MEDIA_LOGIN_REQ", "FAILURE_CONF", 8, "failed")
+
+
+def test_configuration_exchange_carries_no_invoke_id():
+    from ctidissect.wire import decode_buffer, encode_message
+
+    t = agent_trace()
+    for at, direction, name in ((1.0, "c2s", "TEAM_CONFIG_REQ"), (1.5, "s2c", "TEAM_CONFIG_CONF")):
+        (msg,) = decode_buffer(encode_message(name, body=(9).to_bytes(4, "big") + b"\0\0"), 24)
+        assert msg.fields == {} and msg.anomaly_codes == ["layout.unknown"] and invoke_id_of(msg) is None
+        msg.frame, msg.ts, msg.conn, msg.direction = t._next_frame(), T0 + at, A, direction
+        t.records.append(msg)
+    assert [p.request for p in analyze(t.records).pairs] == ["OPEN_REQ"]
 
 
 def test_streaming_yields_as_resolved_with_bounded_memory():

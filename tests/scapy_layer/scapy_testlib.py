@@ -18,7 +18,7 @@ from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.utils import wrpcap  # noqa: E402
 
-from ctidissect.scapy_layer import CTI, CTI_Unknown, CTIMessage  # noqa: E402
+from ctidissect.scapy_layer import CTI, CTI_RawInvoke, CTI_Unknown, CTIMessage  # noqa: E402
 from ctidissect.wire import Message  # noqa: E402
 
 __all__ = [
@@ -62,6 +62,8 @@ def scapy_key(pkt: CTI) -> tuple[Any, ...]:
     if isinstance(body, CTIMessage) and not truncated:
         fields = {f.name: getattr(body, f.name) for f in body.active_fixed_fields()[: body._nfixed]}
         floating = [(i.tag, i.tag_name, i.value) for i in body.floating]
+    elif isinstance(body, CTI_RawInvoke) and not truncated and body.InvokeID is not None:
+        fields, floating = {"InvokeID": body.InvokeID}, []
     else:
         fields, floating = {}, []
     anomalies = pkt.anomalies

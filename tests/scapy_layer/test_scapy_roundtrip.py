@@ -13,6 +13,7 @@ from ctidissect.scapy_layer import (
     CTI,
     MESSAGE_CLASSES,
     CTI_Raw,
+    CTI_RawInvoke,
     CTI_Unknown,
     CTIFloat,
     CTIMessage,
@@ -63,8 +64,39 @@ def test_layoutless_messages_keep_raw_body(msg, version):
     data = bytes(CTI(version=version) / cls(body=body))
     assert data == encode_message(msg.name, body=body, version=version)
     back = CTI(data, version=version)
-    assert isinstance(back.payload, cls) and back.payload.body == body
+    assert isinstance(back.payload, cls)
     assert [a.code for a in back.anomalies] == ["layout.unknown"]
+    if msg.leading_invoke_id:
+        # 7.1: the first UINT is the InvokeID, the rest of the body stays raw.
+        assert issubclass(cls, CTI_RawInvoke)
+        assert back.payload.InvokeID == 0x00010203 and back.payload.body == body[4:]
+        assert back.to_message().fields == {"InvokeID": 0x00010203}
+        assert bytes(CTI(version=version) / cls(InvokeID=0x00010203, body=body[4:])) == data
+    else:
+        assert not issubclass(cls, CTI_RawInvoke)
+        assert back.payload.body == body
+        assert back.to_message().fields == {}
+    back.clear_cache()
+    assert bytes(back) == data
+
+
+def test_layoutless_request_and_reply_pair_by_invoke_id():
+    req = MESSAGE_CLASSES["MEDIA_LOGIN_REQ"](InvokeID=7, body=b"\xaa\xbb")
+    assert bytes(CTI() / req) == encode_message("MEDIA_LOGIN_REQ", body=bytes.fromhex("00000007aabb"))
+    resp = CTI(bytes(CTI() / MESSAGE_CLASSES["MEDIA_LOGIN_RESP"](InvokeID=7))).payload
+    assert resp.InvokeID == 7 and resp.body == b""
+    assert resp.hashret() == req.hashret()
+    assert resp.answers(req) and not req.answers(resp)
+    assert not MESSAGE_CLASSES["MEDIA_LOGIN_RESP"](InvokeID=8).answers(req)
+    failure = MESSAGE_CLASSES["FAILURE_CONF"](InvokeID=7)
+    assert failure.hashret() == req.hashret() and failure.answers(req)
+    # A body shorter than an InvokeID keeps no InvokeID.
+    short = CTI(encode_message("MEDIA_LOGIN_REQ", body=b"\x01\x02"))
+    assert short.payload.InvokeID is None and short.payload.body == b"\x01\x02"
+    assert short.to_message().fields == {}
+    # The configuration exchange carries no InvokeID (7.1).
+    team = CTI(encode_message("TEAM_CONFIG_REQ", body=bytes(6)))
+    assert not isinstance(team.payload, CTI_RawInvoke) and team.payload.body == bytes(6)
 
 
 def test_one_class_per_catalogue_message():

@@ -577,3 +577,32 @@ def test_engine_rejects_missing_and_invalid_files(tmp_path):
     junk.write_bytes(b"not a capture at all")
     with pytest.raises(TsharkError):
         list(read_capture_tshark(junk))
+
+
+def test_layout_unknown_request_and_confirmation_carry_invoke_id(tmp_path):
+    """7.1: a layout-less request/confirmation gets cti.invoke_id from its first UINT and is
+    tracked like any request; the configuration exchange (TEAM_CONFIG_REQ/CONF) has none."""
+    conv = Conversation(("10.0.1.9", 41009), (SERVER_IP, 42027))
+    conv.handshake()
+    conv.send("c2s", open_req(24))
+    conv.send("s2c", open_conf(24))
+    for direction, name, body in (
+        ("c2s", "MEDIA_LOGIN_REQ", bytes.fromhex("00000007aabb")),
+        ("s2c", "MEDIA_LOGIN_RESP", bytes.fromhex("00000007")),
+        ("c2s", "TEAM_CONFIG_REQ", bytes.fromhex("00000009")),
+        ("s2c", "TEAM_CONFIG_CONF", bytes.fromhex("00000009")),
+    ):
+        conv.send(direction, encode_message(name, body=body))
+    path = write_capture(tmp_path / "leading_invoke.pcap", [conv])
+    assert assert_same(reference_decode(path), engine(path)) == 6
+    proc = tshark(
+        "-r", str(path), "-2", *tshark_parameters(), "-Y", "cti", "-T", "fields", "-E", "separator=/t",
+        "-e", "frame.number", "-e", "cti.name", "-e", "cti.invoke_id", "-e", "cti.response_in", "-e", "cti.response_to",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {r[1]: r for r in (line.split("\t") for line in proc.stdout.splitlines())}
+    req, resp = rows["MEDIA_LOGIN_REQ"], rows["MEDIA_LOGIN_RESP"]
+    assert req[2] == resp[2] == "7"
+    assert req[3] == resp[0] and resp[4] == req[0]
+    assert rows["TEAM_CONFIG_REQ"][2] == rows["TEAM_CONFIG_CONF"][2] == "0"
+    assert rows["TEAM_CONFIG_REQ"][3] == "" and rows["TEAM_CONFIG_CONF"][4] == ""

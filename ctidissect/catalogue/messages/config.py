@@ -93,6 +93,7 @@ MESSAGES = [
         doc="Asks the agent team configuration (answered by TEAM_CONFIG_EVENTs, then TEAM_CONFIG_CONF)",
         ref="4.5",
         conflict=_V24_NUMBERING,
+        no_invoke_id=True,
     ),
     # 10.4: v24 numbering (older lists: 237).
     event(
@@ -103,7 +104,7 @@ MESSAGES = [
         ref="4.5",
         conflict=_V24_NUMBERING,
     ),
-    # 10.4: v24 numbering (older lists: 238).
+    # 10.4: v24 numbering (older lists: 238).  Inside the configuration exchange: no InvokeID.
     conf(
         244,
         "TEAM_CONFIG_CONF",
@@ -112,6 +113,7 @@ MESSAGES = [
         doc="Marks the end of the team data",
         ref="4.5",
         conflict=_V24_NUMBERING,
+        no_invoke_id=True,
     ),
     event(245, "CONFIG_CALL_TYPE_EVENT", None, doc="Call type configuration record", ref="4.5"),
     # CF_AGENT_GREETING_CONTROL_OPERATION_FAILURE (6.11) shows this request can be refused with
