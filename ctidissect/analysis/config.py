@@ -17,6 +17,14 @@ from ..catalogue.versions import SIDE_OF_DEFAULT_PORT
 DEFAULT_SIDE_PORTS: Mapping[int, str] = MappingProxyType(SIDE_OF_DEFAULT_PORT)
 """Server port -> CTI Server side (the usual UCCE ports of side A and side B)."""
 
+def side_ports_for(ports: tuple[int, ...]) -> dict[int, str]:
+    """Server port -> side: the default sides when only default ports are used, else the
+    first port given is side A and the second side B."""
+    if set(ports) <= set(DEFAULT_SIDE_PORTS):
+        return dict(DEFAULT_SIDE_PORTS)
+    return dict(zip(ports, ("A", "B")))
+
+
 DEFAULT_RECORDING_PATTERNS: tuple[str, ...] = ("rec*", "*record*")
 """fnmatch patterns (case-insensitive) marking an ALL_EVENTS client as a recording server."""
 

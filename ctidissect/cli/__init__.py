@@ -50,6 +50,31 @@ class CliError(Exception):
         self.code = code
 
 
+def checked_ports(ports: list[int] | None) -> tuple[int, ...]:
+    """``--port`` values (default: the catalogue's server ports), each a valid TCP port."""
+    from ..catalogue.versions import DEFAULT_SERVER_PORTS
+
+    chosen = tuple(ports) if ports else DEFAULT_SERVER_PORTS
+    for port in chosen:
+        if not 1 <= port <= 65535:
+            raise CliError(f"--port {port} is not a TCP port", EXIT_USAGE)
+    return chosen
+
+
+def checked_version(version: int | None) -> int | None:
+    """``--protocol-version`` (None = decide per connection), within 1..255."""
+    if version is not None and not 1 <= version <= 255:
+        raise CliError(f"--protocol-version {version} is not a GED-188 version", EXIT_USAGE)
+    return version
+
+
+def checked_seconds(option: str, value: float | None) -> float | None:
+    """A duration option (seconds): positive and finite when given."""
+    if value is not None and (not value > 0 or value == float("inf")):
+        raise CliError(f"{option} must be a positive number of seconds, got {value}", EXIT_USAGE)
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         self.print_usage(sys.stderr)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ..analysis import Analysis, AnalysisConfig, analyze, format_ladder
-from ..analysis.config import DEFAULT_RECORDING_PATTERNS, DEFAULT_SIDE_PORTS
-from ..catalogue.versions import DEFAULT_SERVER_PORTS
-from . import EXIT_INPUT, EXIT_USAGE, CliError
+from ..analysis.config import DEFAULT_RECORDING_PATTERNS, side_ports_for
+from . import EXIT_INPUT, EXIT_USAGE, CliError, checked_ports, checked_seconds, checked_version
 from .hex_cmd import add_version_option
-
-DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 
 COMMANDS = {
     "sessions": (
@@ -138,18 +134,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace) -> AnalysisConfig:
-    if not args.timeout > 0 or math.isinf(args.timeout):
-        raise CliError(f"--timeout must be a positive number of seconds, got {args.timeout}", EXIT_USAGE)
-    if not args.window > 0 or math.isinf(args.window):
-        raise CliError(f"--window must be a positive number of seconds, got {args.window}", EXIT_USAGE)
-    ports = tuple(args.port) if args.port else DEFAULT_PORTS
-    for port in ports:
-        if not 0 < port < 65536:
-            raise CliError(f"--port {port} is not a TCP port", EXIT_USAGE)
-    if set(ports) <= set(DEFAULT_SIDE_PORTS):
-        sides = dict(DEFAULT_SIDE_PORTS)
-    else:
-        sides = dict(zip(ports, ("A", "B")))
+    checked_seconds("--timeout", args.timeout)
+    checked_seconds("--window", args.window)
+    sides = side_ports_for(checked_ports(args.port))
     patterns = tuple(args.recording_pattern) if args.recording_pattern else DEFAULT_RECORDING_PATTERNS
     return AnalysisConfig(
         reply_timeout_s=args.timeout,
@@ -160,12 +147,10 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
 
 
 def _analyse(args: argparse.Namespace, config: AnalysisConfig) -> Analysis:
-    version = args.protocol_version
-    if version is not None and not 1 <= version <= 255:
-        raise CliError(f"--protocol-version {version} is not a GED-188 version", EXIT_USAGE)
+    version = checked_version(args.protocol_version)
     from ..capture import CaptureFormatError, read_capture
 
-    ports = tuple(args.port) if args.port else DEFAULT_PORTS
+    ports = checked_ports(args.port)
     try:
         records = read_capture(args.capture, ports=ports, version=version, connection_events=True)
         return analyze(records, config)

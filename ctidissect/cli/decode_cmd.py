@@ -8,8 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from ..catalogue import MESSAGES_BY_NAME
-from ..catalogue.versions import DEFAULT_SERVER_PORTS
-from . import EXIT_USAGE, CliError
+from . import EXIT_USAGE, CliError, checked_ports, checked_version
 from .hex_cmd import add_version_option
 
 EXAMPLES = """\
@@ -87,14 +86,7 @@ def add_capture_options(p: argparse.ArgumentParser) -> None:
 
 def capture_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Validated ``read_capture`` keyword arguments from the shared options."""
-    ports = args.port or list(DEFAULT_SERVER_PORTS)
-    for port in ports:
-        if not 1 <= port <= 65535:
-            raise CliError(f"--port {port} is not a TCP port", EXIT_USAGE)
-    version = args.protocol_version
-    if version is not None and not 1 <= version <= 255:
-        raise CliError(f"--protocol-version {version} is not a GED-188 version", EXIT_USAGE)
-    return {"ports": tuple(ports), "version": version, "detect": args.detect}
+    return {"ports": checked_ports(args.port), "version": checked_version(args.protocol_version), "detect": args.detect}
 
 
 class RecordFilter:

@@ -10,7 +10,7 @@ import sys
 from ..catalogue.versions import DEFAULT_VERSION
 from ..wire import decode_buffer
 from ..wire.text import format_tree
-from . import EXIT_USAGE, CliError
+from . import EXIT_USAGE, CliError, checked_version
 
 EXAMPLES = """\
 examples:
@@ -63,9 +63,9 @@ def parse_hex(parts: list[str]) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    version = args.protocol_version if args.protocol_version is not None else DEFAULT_VERSION
-    if not 1 <= version <= 255:
-        raise CliError(f"--protocol-version {version} is not a GED-188 version", EXIT_USAGE)
+    version = checked_version(args.protocol_version)
+    if version is None:
+        version = DEFAULT_VERSION
     data = parse_hex(args.hex)
     if not data:
         raise CliError("no bytes given", EXIT_USAGE)

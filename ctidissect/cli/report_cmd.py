@@ -10,11 +10,9 @@ import math
 import sys
 from typing import Any
 
-from ..catalogue.versions import DEFAULT_SERVER_PORTS
-from . import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, CliError
+from . import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, CliError, checked_ports, checked_seconds, checked_version
 from .hex_cmd import add_version_option
 
-DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 EXIT_CODES = """\
 exit codes: 0 success, 1 a verdict reached --fail-on, 2 usage error,
             3 input error (capture or rules file missing, unreadable or invalid), 130 interrupted."""
@@ -172,28 +170,18 @@ def _rules_options(p: argparse.ArgumentParser) -> None:
 
 
 def _check_common(args: argparse.Namespace) -> tuple[tuple[int, ...], int | None, float | None]:
-    window = args.window
-    if window is not None and (not window > 0 or math.isinf(window)):
-        raise CliError(f"--window must be a positive number of seconds, got {window}", EXIT_USAGE)
-    ports = tuple(args.port) if args.port else DEFAULT_PORTS
-    for port in ports:
-        if not 0 < port < 65536:
-            raise CliError(f"--port {port} is not a TCP port", EXIT_USAGE)
-    version = args.protocol_version
-    if version is not None and not 1 <= version <= 255:
-        raise CliError(f"--protocol-version {version} is not a GED-188 version", EXIT_USAGE)
-    timeout = args.timeout
-    if timeout is not None and (not timeout > 0 or math.isinf(timeout)):
-        raise CliError(f"--timeout must be a positive number of seconds, got {timeout}", EXIT_USAGE)
+    checked_seconds("--window", args.window)
+    ports = checked_ports(args.port)
+    version = checked_version(args.protocol_version)
+    timeout = checked_seconds("--timeout", args.timeout)
     return ports, version, timeout
 
 
 def _config(args: argparse.Namespace, ports: tuple[int, ...], timeout: float | None) -> Any:
     from ..analysis import AnalysisConfig
-    from ..analysis.config import DEFAULT_SIDE_PORTS
+    from ..analysis.config import side_ports_for
 
-    sides = dict(DEFAULT_SIDE_PORTS) if set(ports) <= set(DEFAULT_SIDE_PORTS) else dict(zip(ports, ("A", "B")))
-    kwargs: dict[str, Any] = {"side_ports": sides}
+    kwargs: dict[str, Any] = {"side_ports": side_ports_for(ports)}
     if timeout is not None:
         kwargs["reply_timeout_s"] = timeout
     if args.window is not None:
