@@ -47,7 +47,8 @@ from ..catalogue.versions import (
     max_body_length,
 )
 from ..wire.anomalies import VOCABULARY
-from ..wire.decode import decode_body, decode_message
+from ..wire.decode import decode_body, decode_message, simple_plans
+from ..wire.fastframes import frame_clean
 from ..wire.framing import plausible_header
 from ..wire.records import Anomaly, Message
 from .ordering import OrderedOutput, Slot
@@ -350,11 +351,23 @@ class CtiStream:
         direction = self.direction
         source = conn.version_source
         decode = decode_message
-        append = self.output.out.append
+        out = self.output.out
+        append = out.append
         stats = self.stats
+        fast = frame_clean
+        plans = simple_plans(version)
+        c2s = self.c2s
         start = pos
         count = 0
         while n - pos >= 8:
+            if fast is not None:
+                # The C accelerator takes the clean messages; it stops at anything else
+                # (OPEN_REQ on c2s, an unknown or unusual message, a partial frame), which
+                # the Python code below then handles one message at a time.
+                pos, clean = fast(data, pos, version, maxlen, plans, name, direction, source, frame, ts, out, c2s)
+                count += clean
+                if n - pos < 8:
+                    break
             length, mtype = unpack(data, pos)
             if length > maxlen:
                 self._start_hunting(frame)
@@ -367,6 +380,7 @@ class CtiStream:
                 version = conn.version
                 maxlen = conn.max_body
                 source = conn.version_source
+                plans = simple_plans(version)
             msg = decode(mtype, data[pos:end], version, frame, ts, name, direction, {"version_source": source})
             if msg.anomalies:
                 for a in msg.anomalies:

@@ -73,8 +73,18 @@ def compile_fixed(fields: tuple[Field, ...]) -> FixedPlan:
 _PLANS_BY_VERSION: dict[int, dict[int, Plan | None]] = {}
 """version -> message type -> compiled plan (filled on first use)."""
 _SIMPLE_BY_VERSION: dict[int, dict[int, tuple]] = {}
-"""version -> message type -> ``(name, field names, unpack_from, fixed size)`` for the plans
-with a known layout and no alternative one: the hot path of :func:`decode_message`."""
+"""version -> message type -> ``(name, field names, unpack_from, fixed size, struct codes)``
+for the plans with a known layout and no alternative one: the hot path of
+:func:`decode_message` and the plans of the C accelerator (:func:`simple_plans`)."""
+
+
+def simple_plans(version: int) -> dict[int, tuple]:
+    """The plain plans of protocol ``version`` compiled so far (the dict fills as
+    :func:`plan_for` compiles more types)."""
+    plans = _SIMPLE_BY_VERSION.get(version)
+    if plans is None:
+        plans = _SIMPLE_BY_VERSION[version] = {}
+    return plans
 
 
 def plan_for(mtype: int, version: int) -> Plan | None:
@@ -95,7 +105,8 @@ def plan_for(mtype: int, version: int) -> Plan | None:
         alts = {a.body_length: compile_fixed(a.fields) for a in msg.alt_layouts}
         plan = Plan(mtype, msg.name, fixed, fixed.struct.size if fixed else 0, alts, msg.leading_invoke_id)
         if fixed is not None and not alts:
-            _SIMPLE_BY_VERSION.setdefault(version, {})[mtype] = (msg.name, fixed.names, fixed.struct.unpack_from, plan.size)
+            codes = fixed.struct.format[1:].encode("ascii")
+            simple_plans(version)[mtype] = (msg.name, fixed.names, fixed.struct.unpack_from, plan.size, codes)
     plans[mtype] = plan
     return plan
 
@@ -129,7 +140,7 @@ def decode_message(
     simple = _SIMPLE_BY_VERSION.get(version)
     entry = simple.get(mtype) if simple is not None else None
     if entry is not None:
-        name, names, unpack, size = entry
+        name, names, unpack, size, _codes = entry
         end = len(frame)
         if end - HEADER_SIZE >= size:
             anomalies: list[Anomaly] = []

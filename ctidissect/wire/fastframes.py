@@ -1,0 +1,39 @@
+"""The optional C accelerator of capture decoding (``_fastframes.c``), loaded when built.
+
+:func:`frame_clean` decodes the *clean* complete messages of a reassembled byte stream -
+known plain layout, whole fixed part, only well-formed strings, numbers and raw floating
+fields - straight into :class:`~ctidissect.wire.Message` records identical to those of
+:func:`~ctidissect.wire.decode.decode_message`, and stops at the first message that is not
+clean so that the Python decoder (the reference) handles it.  It is None when the
+extension is not built (an install without a C compiler) or when the environment variable
+``CTIDISSECT_PURE_PYTHON`` is set to a non-empty value; everything then runs in Python with
+the same results, only slower.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from .decode import TAG_PLAN
+from .records import FloatItem, Message
+
+PURE_PYTHON_ENV = "CTIDISSECT_PURE_PYTHON"
+
+frame_clean: Callable[..., tuple[int, int]] | None = None
+"""``frame_clean(data, pos, version, max_body, plans, conn, direction, source, frame, ts,
+out, stop_at_open_req) -> (pos, count)``, or None (see the module docstring)."""
+
+UNAVAILABLE_REASON: str | None = None
+"""Why :data:`frame_clean` is None (None when the accelerator is in use)."""
+
+if os.environ.get(PURE_PYTHON_ENV):
+    UNAVAILABLE_REASON = f"disabled by {PURE_PYTHON_ENV}"
+else:
+    try:
+        from . import _fastframes
+    except ImportError as exc:
+        UNAVAILABLE_REASON = f"C extension not built ({exc})"
+    else:
+        _fastframes.configure(Message, FloatItem, TAG_PLAN)
+        frame_clean = _fastframes.frame_clean
