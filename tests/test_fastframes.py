@@ -33,11 +33,15 @@ def fast(data: bytes, version: int, pos: int = 0, stop_at_open_req: bool = True,
     out: list = []
     for mtype in range(0, 300):
         plan_for(mtype, version)  # every plain plan compiled, as a long capture would have
-    new_pos, count = fastframes.frame_clean(
-        data, pos, version, max_body_length(version), simple_plans(version), "c:1-s:2", "c2s", "open_req", frame, ts,
-        out, stop_at_open_req,
-    )
+    context = (version, max_body_length(version), simple_plans(version), "c:1-s:2", "c2s", "open_req", stop_at_open_req)
+    new_pos, count, need_more = fastframes.frame_clean(data, pos, context, frame, ts, out)
     assert count == len(out)
+    # need_more: stopped for want of bytes (a partial header or frame), not at a message.
+    rest = data[new_pos:]
+    expected_more = len(rest) < 8 or struct.unpack_from(">I", rest)[0] + 8 > len(rest) and (
+        struct.unpack_from(">I", rest)[0] <= max_body_length(version)
+    )
+    assert need_more is expected_more
     return new_pos, out
 
 
@@ -93,6 +97,16 @@ def test_string_and_numeric_floating_kinds_are_all_taken():
     assert pos == len(data) and len(out) == 1
     assert [(i.tag, i.value) for i in out[0].floating] == items
     assert_same(out[0], python_record(data, 24))
+
+
+def test_need_more_tells_a_partial_frame_from_a_message_left_to_python():
+    one = encode_message("HEARTBEAT_REQ", {"InvokeID": 1}, [], 24)
+    context = (24, max_body_length(24), simple_plans(24), "c", "c2s", None, True)
+    assert fastframes.frame_clean(one + one[:5], 0, context, 1, 0.0, []) == (len(one), 1, True)
+    assert fastframes.frame_clean(one + one[:-1], 0, context, 1, 0.0, []) == (len(one), 1, True)
+    assert fastframes.frame_clean(one + one, 0, context, 1, 0.0, []) == (2 * len(one), 2, True)
+    too_long = struct.pack(">II", max_body_length(24) + 1, 5)
+    assert fastframes.frame_clean(one + too_long, 0, context, 1, 0.0, []) == (len(one), 1, False)
 
 
 def test_several_messages_in_one_buffer_and_a_partial_one_after():
@@ -225,12 +239,17 @@ def test_random_floating_parts_agree_with_python(raw_items, version):
 
 
 def test_bad_arguments_raise_type_errors():
+    good = (24, 100, {}, "c", "c2s", None, True)
     with pytest.raises(TypeError):
-        fastframes.frame_clean(bytearray(HB), 0, 24, 100, {}, "c", "c2s", None, 1, 1.0, [], True)
+        fastframes.frame_clean(bytearray(HB), 0, good, 1, 1.0, [])
     with pytest.raises(TypeError):
-        fastframes.frame_clean(HB, 0, 24, 100, {5: ("x",)}, "c", "c2s", None, 1, 1.0, [], True)
+        fastframes.frame_clean(HB, 0, good[:6], 1, 1.0, [])
     with pytest.raises(TypeError):
-        fastframes.frame_clean(HB, 0, 24)
+        fastframes.frame_clean(HB, 0, (24, 100, {5: ("x",)}, "c", "c2s", None, True), 1, 1.0, [])
+    with pytest.raises(TypeError):
+        fastframes.frame_clean(HB, 0, good, 1, 1.0, ())
+    with pytest.raises(TypeError):
+        fastframes.frame_clean(HB, 0, good)
     from ctidissect.wire import _fastframes
 
     class NotSlots:

@@ -197,6 +197,8 @@ class CtiConnection:
         self.version_source = source
         self.decided = True
         self.max_body = max_body_length(version)
+        for stream in self.streams:
+            stream.refresh_context()
         held, self.held = self.held, []
         if not held:
             return
@@ -231,7 +233,19 @@ class CtiStream:
     """Frames and decodes one direction of a CTI connection (the sink of a
     :class:`~ctidissect.capture.tcp.HalfStream`)."""
 
-    __slots__ = ("conn", "direction", "c2s", "output", "stats", "tail", "hunting", "skipped", "skip_frame", "closed")
+    __slots__ = (
+        "conn",
+        "direction",
+        "c2s",
+        "output",
+        "stats",
+        "tail",
+        "hunting",
+        "skipped",
+        "skip_frame",
+        "closed",
+        "fast",
+    )
 
     def __init__(self, conn: CtiConnection, direction: str) -> None:
         self.conn = conn
@@ -244,7 +258,27 @@ class CtiStream:
         self.skipped = bytearray()
         self.skip_frame = 0
         self.closed = False
+        self.fast: tuple | None = None
+        """The context of the C accelerator's ``frame_clean`` once the version is decided
+        (None: accelerator unavailable, or version still unknown)."""
         conn.streams.append(self)
+        self.refresh_context()
+
+    def refresh_context(self) -> None:
+        """Recompute :attr:`fast` (after a version decision)."""
+        conn = self.conn
+        if frame_clean is None or not conn.decided:
+            self.fast = None
+        else:
+            self.fast = (
+                conn.version,
+                conn.max_body,
+                simple_plans(conn.version),
+                conn.name,
+                self.direction,
+                conn.version_source,
+                self.c2s,  # an OPEN_REQ from the client may change the version: Python takes it
+            )
 
     # -- records -----------------------------------------------------------------------
     def emit_message(self, raw: bytes, mtype: int, frame: int, ts: float) -> None:
@@ -306,7 +340,22 @@ class CtiStream:
         if self.hunting or not self.conn.decided:
             self._push_slow(data, 0, frame, ts)
             return
-        pos = self._frames(data, 0, frame, ts)
+        fast = self.fast
+        if fast is not None:
+            # The C accelerator takes the clean messages; what it leaves (an incomplete
+            # frame aside) goes through _frames.
+            pos, count, need_more = frame_clean(data, 0, fast, frame, ts, self.output.out)
+            if count:
+                stats = self.stats
+                stats.messages += count
+                stats.bytes_decoded += pos
+            if need_more:
+                if pos < len(data):
+                    self.tail = data[pos:] if pos else data
+                return
+        else:
+            pos = 0
+        pos = self._frames(data, pos, frame, ts)
         if self.hunting:
             self._push_slow(data, pos, frame, ts)
         elif pos < len(data):
@@ -354,9 +403,7 @@ class CtiStream:
         out = self.output.out
         append = out.append
         stats = self.stats
-        fast = frame_clean
-        plans = simple_plans(version)
-        c2s = self.c2s
+        fast = self.fast
         start = pos
         count = 0
         while n - pos >= 8:
@@ -364,9 +411,9 @@ class CtiStream:
                 # The C accelerator takes the clean messages; it stops at anything else
                 # (OPEN_REQ on c2s, an unknown or unusual message, a partial frame), which
                 # the Python code below then handles one message at a time.
-                pos, clean = fast(data, pos, version, maxlen, plans, name, direction, source, frame, ts, out, c2s)
+                pos, clean, need_more = frame_clean(data, pos, fast, frame, ts, out)
                 count += clean
-                if n - pos < 8:
+                if need_more:
                     break
             length, mtype = unpack(data, pos)
             if length > maxlen:
@@ -380,7 +427,7 @@ class CtiStream:
                 version = conn.version
                 maxlen = conn.max_body
                 source = conn.version_source
-                plans = simple_plans(version)
+                fast = self.fast
             msg = decode(mtype, data[pos:end], version, frame, ts, name, direction, {"version_source": source})
             if msg.anomalies:
                 for a in msg.anomalies:

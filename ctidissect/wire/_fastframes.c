@@ -86,6 +86,7 @@ static void clear_tags(void) {
 
 /* configure(message_cls, float_item_cls, tag_plan) - tag_plan: {tag: (name, kind, maxlen)} */
 static PyObject *configure(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *mcls, *fcls, *plan;
     if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &mcls, &PyType_Type, &fcls, &PyDict_Type, &plan))
         return NULL;
@@ -267,50 +268,61 @@ static PyObject *decode_fixed(const unsigned char *p, PyObject *names, const cha
     return fields;
 }
 
-/* frame_clean(data, pos, version, max_body, plans, conn, direction, source, frame, ts, out,
- *             stop_at_open_req) -> (pos, count)
+/* frame_clean(data, pos, context, frame, ts, out) -> (pos, count, need_more)
  *
  * Decode the clean complete messages of data[pos:] and append their Message records to
- * out.  plans: {message type: (name, field names, unpack_from, fixed size, struct codes as
- * bytes)} for the version (decode.simple_plans(version)).  Stops at the first message that is
- * incomplete, longer than max_body, not in plans, not clean, or (stop_at_open_req) an
- * OPEN_REQ; returns its offset and the number of records appended. */
+ * out.  context: (version, max_body, plans, conn, direction, version_source,
+ * stop_at_open_req), the per-direction constants of a CtiStream; plans: {message type:
+ * (name, field names, unpack_from, fixed size, struct codes as bytes)} for the version
+ * (decode.simple_plans(version)).  Stops at the first message that is incomplete (then
+ * need_more is True), longer than max_body, not in plans, not clean, or (stop_at_open_req)
+ * an OPEN_REQ; returns its offset and the number of records appended. */
 static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "frame_clean() takes 12 arguments");
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "frame_clean() takes 6 arguments");
         return NULL;
     }
     if (message_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "frame_clean() called before configure()");
         return NULL;
     }
-    PyObject *data = args[0];
-    if (!PyBytes_Check(data) || !PyDict_Check(args[4]) || !PyList_Check(args[10])) {
-        PyErr_SetString(PyExc_TypeError, "frame_clean(): data must be bytes, plans a dict, out a list");
+    PyObject *data = args[0], *ctx = args[2];
+    if (!PyBytes_Check(data) || !PyTuple_Check(ctx) || PyTuple_GET_SIZE(ctx) != 7 || !PyList_Check(args[5])
+        || !PyDict_Check(PyTuple_GET_ITEM(ctx, 2))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "frame_clean(): data must be bytes, context a 7-tuple with a plans dict, out a list");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    long version = PyLong_AsLong(args[2]);
-    Py_ssize_t max_body = PyLong_AsSsize_t(args[3]);
+    PyObject *version_obj = PyTuple_GET_ITEM(ctx, 0);
+    long version = PyLong_AsLong(version_obj);
+    Py_ssize_t max_body = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 1));
     if (PyErr_Occurred())
         return NULL;
-    PyObject *plans = args[4], *conn = args[5], *direction = args[6], *source = args[7];
-    PyObject *frame = args[8], *ts = args[9], *out = args[10];
-    int stop_open = PyObject_IsTrue(args[11]);
+    PyObject *plans = PyTuple_GET_ITEM(ctx, 2), *conn = PyTuple_GET_ITEM(ctx, 3);
+    PyObject *direction = PyTuple_GET_ITEM(ctx, 4), *source = PyTuple_GET_ITEM(ctx, 5);
+    PyObject *frame = args[3], *ts = args[4], *out = args[5];
+    int stop_open = PyObject_IsTrue(PyTuple_GET_ITEM(ctx, 6));
     if (stop_open < 0)
         return NULL;
     const unsigned char *buf = (const unsigned char *)PyBytes_AS_STRING(data);
     const Py_ssize_t n = PyBytes_GET_SIZE(data);
     const int wide = version >= WIDE_FLOATING_SINCE;
-    PyObject *version_obj = args[2];
     Py_ssize_t count = 0;
+    int need_more = 1;
     if (pos < 0)
         pos = 0;
 
     while (n - pos >= HEADER_SIZE) {
         uint32_t length = be32(buf + pos), mtype = be32(buf + pos + 4);
-        if ((Py_ssize_t)length > max_body || (Py_ssize_t)length > n - pos - HEADER_SIZE)
+        need_more = 0;
+        if ((Py_ssize_t)length > max_body)
             break;
+        if ((Py_ssize_t)length > n - pos - HEADER_SIZE) {
+            need_more = 1;
+            break;
+        }
         if (mtype == OPEN_REQ && stop_open)
             break;
         PyObject *type_obj = PyLong_FromUnsignedLong(mtype);
@@ -394,16 +406,18 @@ static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t n
             return NULL;
         count++;
         pos = end;
+        need_more = 1;
     }
-    return Py_BuildValue("(nn)", pos, count);
+    return Py_BuildValue("(nnO)", pos, count, need_more ? Py_True : Py_False);
 }
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(message_cls, float_item_cls, tag_plan): the record classes and the floating tag plan."},
     {"frame_clean", (PyCFunction)(void (*)(void))frame_clean, METH_FASTCALL,
-     "frame_clean(data, pos, version, max_body, plans, conn, direction, source, frame, ts, out, "
-     "stop_at_open_req) -> (pos, count): decode the clean messages of data[pos:] into out."},
+     "frame_clean(data, pos, context, frame, ts, out) -> (pos, count, need_more): decode the clean "
+     "messages of data[pos:] into out; context is (version, max_body, plans, conn, direction, "
+     "version_source, stop_at_open_req)."},
     {NULL, NULL, 0, NULL},
 };
 
