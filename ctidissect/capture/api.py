@@ -49,11 +49,17 @@ def read_capture(
 def _records(capture: CaptureFile, decoder: CaptureDecoder) -> Iterator[Message | ConnectionEvent]:
     stats = decoder.stats
     try:
-        frames = capture.frames()
-        first = next(frames, None)
-        if first is not None:
-            stats.first_ts = first[0]
-            yield from decoder.decode_frames(chain((first,), frames))
+        if decoder.can_walk(capture):
+            first = capture.pcap_record(24)
+            if first is not None:
+                stats.first_ts = first[0]
+            yield from decoder.decode_pcap(capture)
+        else:
+            frames = capture.frames()
+            first = next(frames, None)
+            if first is not None:
+                stats.first_ts = first[0]
+                yield from decoder.decode_frames(chain((first,), frames))
         frame = decoder.last_frame
         stats.packets = frame
         if capture.problem is not None:

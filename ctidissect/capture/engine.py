@@ -29,6 +29,7 @@ from typing import Any
 from ..catalogue import MESSAGES_BY_TYPE
 from ..catalogue.schema import C2S, S2C
 from ..catalogue.versions import DEFAULT_SERVER_PORTS, DEFAULT_VERSION
+from ..wire import fastframes
 from ..wire.framing import plausible_header
 from ..wire.records import Anomaly, Message
 from .ordering import OrderedOutput, Slot
@@ -43,10 +44,22 @@ from .packets import (
     datagram_ports,
     format_endpoint,
 )
+from .pcapfile import MAX_RECORD, RELEASE_EVERY, CaptureFile
 from .records import CONN_CAPTURE_END, CONN_FIN, CONN_OPEN, CONN_REPLACED, CONN_RST, ConnectionEvent
 from .stats import CaptureStats
 from .stream import OPEN_REQ, CtiConnection, CtiStream
-from .tcp import NEW_CONNECTION, HalfStream, ReassemblyCounters
+from .tcp import HISTORY, NEW_CONNECTION, HalfStream, ReassemblyCounters
+
+if fastframes.configure_packets is not None:
+    fastframes.configure_packets(HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD)
+walk_pcap = fastframes.walk_pcap
+"""The C packet loop (None without the accelerator): see :meth:`CaptureDecoder.decode_pcap`."""
+WALK_BATCH, WALK_PYTHON, WALK_END = 0, 1, 2
+PACKETS_PER_WALK = 32
+"""Records the C packet loop handles between two returns to Python.  Small on purpose:
+records kept alive in a large batch survive the young garbage collections and get
+promoted, and the older collections then cost more than the loop (measured: 32 records
+per walk 0.38 s, 4096 records 0.68-0.95 s for 250,000 messages)."""
 
 DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 """CTI server ports of side A and side B (GED-188 section 1; configurable per PG)."""
@@ -294,6 +307,53 @@ class CaptureDecoder:
             self.stats.cti_packets += cti
             self.last_frame = frame
             self.last_ts = ts
+
+    def can_walk(self, capture: CaptureFile) -> bool:
+        """Whether :meth:`decode_pcap` can take ``capture`` (a classic pcap file of
+        Ethernet frames, with the accelerator built)."""
+        return walk_pcap is not None and capture.format == "pcap" and capture.linktype == 1
+
+    def decode_pcap(self, capture: CaptureFile) -> Iterator[Any]:
+        """:meth:`decode_frames` over every frame of ``capture`` (see :meth:`can_walk`),
+        with the common packets handled by the C loop ``walk_pcap``: the records, their
+        order and the counters are those :meth:`decode_frames` gives.  Every record the C
+        loop does not take (another protocol stack, a new flow, SYN/FIN/RST, out-of-order
+        data, a sweep frame, the end of the file) goes through :meth:`decode_frames`."""
+        walk = walk_pcap
+        m, size, big_endian, scale = capture.pcap_layout()
+        flows = self.flows
+        ports = self.ports
+        detect = self.detect
+        output = self.output
+        stats = self.stats
+        pos = 24  # after the global header
+        release_at = RELEASE_EVERY
+        while True:
+            batch: list[Any] = []
+            pos, frame, last_ts, cti, messages, decoded, status = walk(
+                m, pos, size, big_endian, scale, self.last_frame, flows, ports, detect, output, PACKETS_PER_WALK, batch
+            )
+            self.last_frame = frame
+            if last_ts is not None:
+                self.last_ts = last_ts
+            stats.cti_packets += cti
+            stats.messages += messages
+            stats.bytes_decoded += decoded
+            if batch:
+                yield from batch
+            if pos >= release_at:
+                capture.release_before(pos)
+                release_at = pos + RELEASE_EVERY
+            if status == WALK_PYTHON:
+                record = capture.pcap_record(pos)
+                if record is None:  # cannot happen: the C loop checked the record is whole
+                    break
+                ts, linktype, data, pos = record
+                yield from self.decode_frames(((ts, linktype, data),))
+            elif status == WALK_END:
+                break
+        # Whatever is left is no whole record: the Python reader reports the problem.
+        yield from self.decode_frames(capture.frames(pos, self.last_frame))
 
     def feed(self, frame: int, ts: float, linktype: int, data: bytes) -> list[Any]:
         """Process one frame; returns the records that became final (often none)."""

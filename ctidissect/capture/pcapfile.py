@@ -115,16 +115,37 @@ class CaptureFile:
         self.linktype = network & 0xFFFF
         self.snaplen = snaplen
 
-    def _pcap_frames(self) -> Iterator[Frame]:
+    def pcap_layout(self) -> tuple[mmap.mmap, int, bool, float]:
+        """``(mapped file, size in bytes, big-endian, seconds per timestamp fraction unit)``
+        of a classic pcap file (for the C packet loop)."""
+        return self._map, self._size, self._endian == ">", self._ts_scale
+
+    def pcap_record(self, pos: int) -> tuple[float, int, bytes, int] | None:
+        """The whole record at file offset ``pos`` of a classic pcap file as ``(ts,
+        linktype, data, offset of the next record)``; None if none starts there (end of
+        file, cut short, corrupt: :meth:`frames` from there reports which)."""
+        size = self._size
+        if pos + 16 > size:
+            return None
+        sec, frac, caplen, _wirelen = struct.unpack_from(self._endian + "IIII", self._map, pos)
+        end = pos + 16 + caplen
+        if caplen > MAX_RECORD or end > size:
+            return None
+        return sec + frac * self._ts_scale, self.linktype, self._map[pos + 16 : end], end
+
+    def release_before(self, pos: int) -> None:
+        """Drop the mapped pages before file offset ``pos`` from the resident set."""
+        self._release(pos)
+
+    def _pcap_frames(self, pos: int = 24, n: int = 0) -> Iterator[Frame]:
+        """Frames from file offset ``pos`` on, ``n`` frames having been read before it."""
         m = self._map
         size = self._size
         rec = struct.Struct(self._endian + "IIII")
         unpack = rec.unpack_from
         scale = self._ts_scale
         linktype = self.linktype
-        pos = 24
-        n = 0
-        release_at = RELEASE_EVERY
+        release_at = pos + RELEASE_EVERY
         while pos < size:
             if pos >= release_at:
                 self._release(pos)
@@ -256,9 +277,15 @@ class CaptureFile:
             pos = end
 
     # -- common ------------------------------------------------------------------------
-    def frames(self) -> Iterator[Frame]:
-        """Every frame of the file in order, as ``(ts, linktype, data)``."""
-        return self._pcap_frames() if self.format == "pcap" else self._pcapng_frames()
+    def frames(self, pos: int | None = None, n: int = 0) -> Iterator[Frame]:
+        """Every frame of the file in order, as ``(ts, linktype, data)``.  A classic pcap
+        file can be resumed at the record at offset ``pos``, ``n`` frames having been read
+        before it."""
+        if self.format == "pcap":
+            return self._pcap_frames(24 if pos is None else pos, n)
+        if pos is not None:
+            raise ValueError("only a classic pcap file can be resumed at an offset")
+        return self._pcapng_frames()
 
     def _release(self, upto: int) -> None:
         """Drop the mapped pages before ``upto`` from the resident set (they stay in the

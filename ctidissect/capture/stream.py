@@ -355,6 +355,11 @@ class CtiStream:
                 return
         else:
             pos = 0
+        self._push_rest(data, pos, frame, ts)
+
+    def _push_rest(self, data: bytes, pos: int, frame: int, ts: float) -> None:
+        """:meth:`push` from ``pos``, where the accelerator stopped at a message it leaves
+        to Python (also called by the C packet loop)."""
         pos = self._frames(data, pos, frame, ts)
         if self.hunting:
             self._push_slow(data, pos, frame, ts)

@@ -277,42 +277,30 @@ static PyObject *decode_fixed(const unsigned char *p, PyObject *names, const cha
  * (decode.simple_plans(version)).  Stops at the first message that is incomplete (then
  * need_more is True), longer than max_body, not in plans, not clean, or (stop_at_open_req)
  * an OPEN_REQ; returns its offset and the number of records appended. */
-static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    (void)self;
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "frame_clean() takes 6 arguments");
-        return NULL;
-    }
-    if (message_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "frame_clean() called before configure()");
-        return NULL;
-    }
-    PyObject *data = args[0], *ctx = args[2];
-    if (!PyBytes_Check(data) || !PyTuple_Check(ctx) || PyTuple_GET_SIZE(ctx) != 7 || !PyList_Check(args[5])
-        || !PyDict_Check(PyTuple_GET_ITEM(ctx, 2))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "frame_clean(): data must be bytes, context a 7-tuple with a plans dict, out a list");
-        return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+static int context_ok(PyObject *ctx) {
+    return PyTuple_Check(ctx) && PyTuple_GET_SIZE(ctx) == 7 && PyDict_Check(PyTuple_GET_ITEM(ctx, 2));
+}
+
+/* The loop of frame_clean: data must be bytes, ctx pass context_ok, out a list.  Sets
+ * *pos_io, *count, *need_more; returns 0, or -1 on a Python error. */
+static int frame_clean_core(PyObject *data, Py_ssize_t *pos_io, PyObject *ctx, PyObject *frame, PyObject *ts,
+                            PyObject *out, Py_ssize_t *count_out, int *need_more_out) {
+    Py_ssize_t pos = *pos_io;
     PyObject *version_obj = PyTuple_GET_ITEM(ctx, 0);
     long version = PyLong_AsLong(version_obj);
     Py_ssize_t max_body = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 1));
     if (PyErr_Occurred())
-        return NULL;
+        return -1;
     PyObject *plans = PyTuple_GET_ITEM(ctx, 2), *conn = PyTuple_GET_ITEM(ctx, 3);
     PyObject *direction = PyTuple_GET_ITEM(ctx, 4), *source = PyTuple_GET_ITEM(ctx, 5);
-    PyObject *frame = args[3], *ts = args[4], *out = args[5];
     int stop_open = PyObject_IsTrue(PyTuple_GET_ITEM(ctx, 6));
     if (stop_open < 0)
-        return NULL;
+        return -1;
     const unsigned char *buf = (const unsigned char *)PyBytes_AS_STRING(data);
     const Py_ssize_t n = PyBytes_GET_SIZE(data);
     const int wide = version >= WIDE_FLOATING_SINCE;
     Py_ssize_t count = 0;
     int need_more = 1;
-    if (pos < 0)
-        pos = 0;
 
     while (n - pos >= HEADER_SIZE) {
         uint32_t length = be32(buf + pos), mtype = be32(buf + pos + 4);
@@ -327,26 +315,26 @@ static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t n
             break;
         PyObject *type_obj = PyLong_FromUnsignedLong(mtype);
         if (type_obj == NULL)
-            return NULL;
+            return -1;
         PyObject *plan = PyDict_GetItemWithError(plans, type_obj); /* borrowed */
         if (plan == NULL) {
             Py_DECREF(type_obj);
             if (PyErr_Occurred())
-                return NULL;
+                return -1;
             break;
         }
         if (!PyTuple_Check(plan) || PyTuple_GET_SIZE(plan) != 5 || !PyTuple_Check(PyTuple_GET_ITEM(plan, 1))
             || !PyBytes_Check(PyTuple_GET_ITEM(plan, 4))) {
             Py_DECREF(type_obj);
             PyErr_SetString(PyExc_TypeError, "frame_clean(): a plan must be (name, names, unpack, size, codes)");
-            return NULL;
+            return -1;
         }
         PyObject *names = PyTuple_GET_ITEM(plan, 1), *codes = PyTuple_GET_ITEM(plan, 4);
         Py_ssize_t size = PyLong_AsSsize_t(PyTuple_GET_ITEM(plan, 3));
         Py_ssize_t nfields = PyTuple_GET_SIZE(names);
         if (size == -1 && PyErr_Occurred()) {
             Py_DECREF(type_obj);
-            return NULL;
+            return -1;
         }
         if (size < 0 || size > (Py_ssize_t)length || PyBytes_GET_SIZE(codes) != nfields) {
             Py_DECREF(type_obj);
@@ -361,7 +349,7 @@ static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t n
             if (r <= 0) {
                 Py_DECREF(type_obj);
                 if (r < 0)
-                    return NULL;
+                    return -1;
                 break;
             }
         }
@@ -379,7 +367,7 @@ static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t n
             Py_XDECREF(anomalies);
             Py_XDECREF(raw);
             Py_XDECREF(extra);
-            return NULL;
+            return -1;
         }
         PyObject *name = PyTuple_GET_ITEM(plan, 0);
         Py_INCREF(name);
@@ -403,12 +391,442 @@ static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t n
         int failed = PyList_Append(out, msg);
         Py_DECREF(msg);
         if (failed)
-            return NULL;
+            return -1;
         count++;
         pos = end;
         need_more = 1;
     }
+    *pos_io = pos;
+    *count_out = count;
+    *need_more_out = need_more;
+    return 0;
+}
+
+static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "frame_clean() takes 6 arguments");
+        return NULL;
+    }
+    if (message_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "frame_clean() called before configure()");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0]) || !context_ok(args[2]) || !PyList_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "frame_clean(): data must be bytes, context a 7-tuple with a plans dict, out a list");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]), count;
+    int need_more;
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    if (pos < 0)
+        pos = 0;
+    if (frame_clean_core(args[0], &pos, args[2], args[3], args[4], args[5], &count, &need_more) < 0)
+        return NULL;
     return Py_BuildValue("(nnO)", pos, count, need_more ? Py_True : Py_False);
+}
+
+
+/* ---------------------------------------------------------------------------------------
+ * The packet loop of a classic pcap file of Ethernet frames (walk_pcap).
+ *
+ * It mirrors the inline fast path of CaptureDecoder.decode_frames (capture/engine.py) and
+ * takes only the packets that path would finish itself:
+ *   - a frame of a flow that is not CTI (no flow entry, neither port a server port, no
+ *     --detect): skipped, exactly as Python's `continue`;
+ *   - a segment without SYN/FIN/RST of a known HalfStream that arrives in order on an
+ *     anchored, unfinished direction with nothing held in either direction, whose sink is a
+ *     CtiStream with a decided version that is not hunting: the HalfStream.data fast path
+ *     and CtiStream.push, with frame_clean for the messages.
+ * Anything else - any other link/network layer, a new flow, every 8192nd frame (the
+ * engine's sweep), a record that is truncated or corrupt - stops the walk, and the Python
+ * engine handles that record exactly as it would have without this module.
+ * --------------------------------------------------------------------------------------- */
+
+enum { H_SINK, H_ANCHORED, H_FINISHED, H_PENDING, H_FIN_ABS, H_NEXT_MOD, H_NEXT_ABS, H_LAST_FRAME, H_LAST_TS,
+       H_RECENT, H_PEER, H_COUNT };
+static const char *const HALF_SLOTS[H_COUNT] = {
+    "sink", "anchored", "finished", "pending", "fin_abs", "next_mod", "next_abs", "last_frame", "last_ts",
+    "recent", "peer",
+};
+enum { S_TAIL, S_HUNTING, S_FAST, S_COUNT };
+static const char *const STREAM_SLOTS[S_COUNT] = {"tail", "hunting", "fast"};
+enum { O_OUT, O_QUEUE, O_UNREADY, O_SLOTTED, O_COUNT };
+static const char *const OUTPUT_SLOTS[O_COUNT] = {"out", "queue", "unready", "slotted"};
+
+static PyTypeObject *half_type = NULL, *stream_type = NULL, *output_type = NULL;
+static Py_ssize_t half_offsets[H_COUNT], stream_offsets[S_COUNT], output_offsets[O_COUNT];
+static Py_ssize_t history = 0;    /* tcp.HISTORY: bytes of delivered stream kept */
+static Py_ssize_t max_record = 0; /* pcapfile.MAX_RECORD: a larger record is corrupt */
+static PyObject *str_take = NULL;
+
+#define SLOT(obj, offsets, i) (*(PyObject **)((char *)(obj) + (offsets)[i]))
+
+static inline void replace_slot(PyObject *obj, const Py_ssize_t *offsets, int i, PyObject *value) {
+    /* steals value */
+    PyObject **p = (PyObject **)((char *)obj + offsets[i]);
+    PyObject *old = *p;
+    *p = value;
+    Py_XDECREF(old);
+}
+
+static int offsets_of(PyTypeObject *tp, const char *const *names, int n, Py_ssize_t *out) {
+    if (tp->tp_dictoffset != 0) {
+        PyErr_Format(PyExc_TypeError, "%s must be a slots class without __dict__", tp->tp_name);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (slot_offset(tp, names[i], &out[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record) */
+static PyObject *configure_packets(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *h, *st, *o;
+    Py_ssize_t hist, maxrec;
+    if (!PyArg_ParseTuple(args, "O!O!O!nn", &PyType_Type, &h, &PyType_Type, &st, &PyType_Type, &o, &hist, &maxrec))
+        return NULL;
+    Py_ssize_t ho[H_COUNT], so[S_COUNT], oo[O_COUNT];
+    if (offsets_of((PyTypeObject *)h, HALF_SLOTS, H_COUNT, ho) < 0
+        || offsets_of((PyTypeObject *)st, STREAM_SLOTS, S_COUNT, so) < 0
+        || offsets_of((PyTypeObject *)o, OUTPUT_SLOTS, O_COUNT, oo) < 0)
+        return NULL;
+    if (hist <= 0 || maxrec <= 0) {
+        PyErr_SetString(PyExc_ValueError, "history and max_record must be positive");
+        return NULL;
+    }
+    memcpy(half_offsets, ho, sizeof ho);
+    memcpy(stream_offsets, so, sizeof so);
+    memcpy(output_offsets, oo, sizeof oo);
+    history = hist;
+    max_record = maxrec;
+    Py_INCREF(h);
+    Py_XSETREF(half_type, (PyTypeObject *)h);
+    Py_INCREF(st);
+    Py_XSETREF(stream_type, (PyTypeObject *)st);
+    Py_INCREF(o);
+    Py_XSETREF(output_type, (PyTypeObject *)o);
+    Py_RETURN_NONE;
+}
+
+enum { WALK_BATCH = 0, WALK_PYTHON = 1, WALK_END = 2 };
+enum { DONE = 0, DEFER = 1, FAILED = -1 };
+
+static inline uint32_t rd32(const unsigned char *p, int big) {
+    return big ? be32(p) : ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+/* recent += payload, keeping the last `history` bytes once it passes 2 * history */
+static int remember(PyObject *recent, const unsigned char *p, Py_ssize_t n) {
+    Py_ssize_t old = PyByteArray_GET_SIZE(recent);
+    if (PyByteArray_Resize(recent, old + n) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(recent) + old, p, (size_t)n);
+    Py_ssize_t size = old + n;
+    if (size > 2 * history) {
+        char *b = PyByteArray_AS_STRING(recent);
+        memmove(b, b + (size - history), (size_t)history);
+        if (PyByteArray_Resize(recent, history) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Move what the packet produced from output.out to batch (the engine's per-packet step). */
+static int collect_output(PyObject *output, PyObject *batch) {
+    PyObject *out = SLOT(output, output_offsets, O_OUT);
+    if (out == NULL || !PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "OrderedOutput.out is not a list");
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(out);
+    if (n == 0)
+        return 0;
+    PyObject *unready = SLOT(output, output_offsets, O_UNREADY), *queue = SLOT(output, output_offsets, O_QUEUE);
+    PyObject *slotted = SLOT(output, output_offsets, O_SLOTTED);
+    if (unready == NULL || queue == NULL)
+        return PyErr_SetString(PyExc_TypeError, "OrderedOutput is not initialised"), -1;
+    int unready_true = PyObject_IsTrue(unready);
+    if (unready_true < 0)
+        return -1;
+    int simple = !unready_true && slotted == Py_False;
+    if (simple) {
+        Py_ssize_t qlen = PyObject_Length(queue);
+        if (qlen < 0)
+            return -1;
+        simple = qlen == 0;
+    }
+    if (simple) {
+        if (PyList_SetSlice(batch, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, out) < 0)
+            return -1;
+        return PyList_SetSlice(out, 0, n, NULL);
+    }
+    PyObject *ready = PyObject_CallMethodNoArgs(output, str_take);
+    if (ready == NULL)
+        return -1;
+    int r = PyList_SetSlice(batch, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, ready);
+    Py_DECREF(ready);
+    return r;
+}
+
+typedef struct {
+    Py_ssize_t cti_packets, messages, bytes_decoded;
+} WalkCounts;
+
+/* One in-order segment of a known HalfStream (checked to be fast-path material first).
+ * Returns DONE, DEFER (nothing changed: Python must take the packet) or FAILED. */
+static int in_order_segment(PyObject *hs, uint32_t seq, int ack, const unsigned char *payload, Py_ssize_t n,
+                            PyObject *frame_obj, long long frame, double ts, PyObject *output, PyObject *batch,
+                            WalkCounts *counts) {
+    PyObject *peer = SLOT(hs, half_offsets, H_PEER);
+    if (ack) {
+        if (peer == NULL || Py_TYPE(peer) != half_type)
+            return DEFER;
+        PyObject *peer_pending = SLOT(peer, half_offsets, H_PENDING);
+        if (peer_pending == NULL || !PyDict_CheckExact(peer_pending) || PyDict_GET_SIZE(peer_pending))
+            return DEFER; /* the acknowledgement may close a hole: on_ack in Python */
+    }
+    if (n == 0) {
+        counts->cti_packets++;
+        return DONE;
+    }
+    PyObject *pending = SLOT(hs, half_offsets, H_PENDING), *next_mod = SLOT(hs, half_offsets, H_NEXT_MOD);
+    PyObject *next_abs = SLOT(hs, half_offsets, H_NEXT_ABS), *recent = SLOT(hs, half_offsets, H_RECENT);
+    PyObject *sink = SLOT(hs, half_offsets, H_SINK);
+    if (SLOT(hs, half_offsets, H_ANCHORED) != Py_True || SLOT(hs, half_offsets, H_FINISHED) != Py_False
+        || SLOT(hs, half_offsets, H_FIN_ABS) != Py_None || pending == NULL || !PyDict_CheckExact(pending)
+        || PyDict_GET_SIZE(pending) || next_mod == NULL || !PyLong_CheckExact(next_mod) || next_abs == NULL
+        || !PyLong_CheckExact(next_abs) || recent == NULL || !PyByteArray_CheckExact(recent) || sink == NULL
+        || Py_TYPE(sink) != stream_type)
+        return DEFER;
+    unsigned long expected = PyLong_AsUnsignedLong(next_mod);
+    if (expected == (unsigned long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return DEFER;
+    }
+    if (expected != seq)
+        return DEFER;
+    PyObject *tail = SLOT(sink, stream_offsets, S_TAIL), *ctx = SLOT(sink, stream_offsets, S_FAST);
+    if (SLOT(sink, stream_offsets, S_HUNTING) != Py_False || tail == NULL || !PyBytes_CheckExact(tail) || ctx == NULL
+        || !context_ok(ctx))
+        return DEFER;
+    long long abs_before = PyLong_AsLongLong(next_abs);
+    if (abs_before == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return DEFER;
+    }
+    /* From here on the packet is ours: HalfStream.data's fast path ... */
+    counts->cti_packets++;
+    PyObject *ts_obj = PyFloat_FromDouble(ts);
+    PyObject *new_mod = PyLong_FromUnsignedLong((seq + (uint32_t)n) & 0xFFFFFFFFu);
+    PyObject *new_abs = PyLong_FromLongLong(abs_before + n);
+    if (ts_obj == NULL || new_mod == NULL || new_abs == NULL) {
+        Py_XDECREF(ts_obj);
+        Py_XDECREF(new_mod);
+        Py_XDECREF(new_abs);
+        return FAILED;
+    }
+    replace_slot(hs, half_offsets, H_NEXT_MOD, new_mod);
+    replace_slot(hs, half_offsets, H_NEXT_ABS, new_abs);
+    Py_INCREF(frame_obj);
+    replace_slot(hs, half_offsets, H_LAST_FRAME, frame_obj);
+    Py_INCREF(ts_obj);
+    replace_slot(hs, half_offsets, H_LAST_TS, ts_obj);
+    int result = FAILED;
+    PyObject *data = NULL;
+    if (remember(recent, payload, n) < 0)
+        goto done;
+    /* ... and CtiStream.push */
+    Py_ssize_t tail_len = PyBytes_GET_SIZE(tail);
+    data = PyBytes_FromStringAndSize(NULL, tail_len + n);
+    if (data == NULL)
+        goto done;
+    memcpy(PyBytes_AS_STRING(data), PyBytes_AS_STRING(tail), (size_t)tail_len);
+    memcpy(PyBytes_AS_STRING(data) + tail_len, payload, (size_t)n);
+    if (tail_len) {
+        PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+        if (empty == NULL)
+            goto done;
+        replace_slot(sink, stream_offsets, S_TAIL, empty);
+    }
+    PyObject *out = SLOT(output, output_offsets, O_OUT);
+    if (out == NULL || !PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "OrderedOutput.out is not a list");
+        goto done;
+    }
+    Py_ssize_t pos = 0, count;
+    int need_more;
+    Py_INCREF(ctx); /* the sink may drop it while Python runs below */
+    int r = frame_clean_core(data, &pos, ctx, frame_obj, ts_obj, out, &count, &need_more);
+    Py_DECREF(ctx);
+    if (r < 0)
+        goto done;
+    counts->messages += count;
+    counts->bytes_decoded += pos;
+    if (need_more) {
+        if (pos < PyBytes_GET_SIZE(data)) {
+            PyObject *rest = pos ? PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + pos, PyBytes_GET_SIZE(data) - pos)
+                                 : Py_NewRef(data);
+            if (rest == NULL)
+                goto done;
+            replace_slot(sink, stream_offsets, S_TAIL, rest);
+        }
+    } else {
+        PyObject *res = PyObject_CallMethod(sink, "_push_rest", "OnOO", data, pos, frame_obj, ts_obj);
+        if (res == NULL)
+            goto done;
+        Py_DECREF(res);
+    }
+    (void)frame;
+    result = collect_output(output, batch) < 0 ? FAILED : DONE;
+done:
+    Py_XDECREF(data);
+    Py_DECREF(ts_obj);
+    return result;
+}
+
+/* walk_pcap(map, pos, size, big_endian, ts_scale, frame, flows, ports, detect, output, max_packets, batch)
+ *   -> (pos, frame, last_ts, cti_packets, messages, bytes_decoded, status)
+ *
+ * map: the mapped file (any buffer); pos: offset of the next record; frame: number of the
+ * last frame done.  Appends the records that became final to batch.  status: 0 after
+ * max_packets records, 1 when the record at pos is for Python (frame not counted), 2 when
+ * no whole record starts at pos (end of file, or a record that is cut short or corrupt:
+ * the Python reader reports it).  last_ts: time of the last frame done here, or None. */
+static PyObject *walk_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "walk_pcap() takes 12 arguments");
+        return NULL;
+    }
+    if (half_type == NULL || message_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "walk_pcap() called before configure() and configure_packets()");
+        return NULL;
+    }
+    PyObject *flows = args[6], *ports = args[7], *output = args[9], *batch = args[11];
+    if (!PyDict_Check(flows) || !PyAnySet_Check(ports) || Py_TYPE(output) != output_type || !PyList_Check(batch)) {
+        PyErr_SetString(PyExc_TypeError, "walk_pcap(): flows must be a dict, ports a set, output an OrderedOutput, "
+                                         "batch a list");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]), size = PyLong_AsSsize_t(args[2]);
+    int big = PyObject_IsTrue(args[3]);
+    double scale = PyFloat_AsDouble(args[4]);
+    long long frame = PyLong_AsLongLong(args[5]);
+    int detect = PyObject_IsTrue(args[8]);
+    Py_ssize_t max_packets = PyLong_AsSsize_t(args[10]);
+    if (PyErr_Occurred() || big < 0 || detect < 0)
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (size > view.len)
+        size = view.len;
+    const unsigned char *m = (const unsigned char *)view.buf;
+    WalkCounts counts = {0, 0, 0};
+    int status = WALK_END, have_ts = 0;
+    double last_ts = 0.0;
+    Py_ssize_t done_packets = 0;
+
+    while (1) {
+        if (done_packets >= max_packets) {
+            status = WALK_BATCH;
+            break;
+        }
+        if (pos < 0 || size - pos < 16) {
+            status = WALK_END;
+            break;
+        }
+        const unsigned char *rec = m + pos;
+        uint32_t sec = rd32(rec, big), frac = rd32(rec + 4, big), caplen = rd32(rec + 8, big);
+        if ((Py_ssize_t)caplen > size - pos - 16 || (Py_ssize_t)caplen > max_record) {
+            status = WALK_END; /* cut short (or corrupt): the Python reader says which */
+            break;
+        }
+        long long this_frame = frame + 1;
+        const unsigned char *d = rec + 16;
+        const Py_ssize_t len = caplen;
+        /* The engine's inline condition: Ethernet, IPv4 without options, TCP, not a
+         * fragment, and not a sweep frame. */
+        if (!(len >= 54 && d[12] == 8 && d[13] == 0 && d[14] == 0x45 && d[23] == 6 && !((d[20] & 0x3F) || d[21])
+              && (this_frame & 0x1FFF))) {
+            status = WALK_PYTHON;
+            break;
+        }
+        double ts = (double)sec + (double)frac * scale;
+        PyObject *key = PyBytes_FromStringAndSize((const char *)d + 26, 12);
+        if (key == NULL)
+            goto error;
+        PyObject *hs = PyDict_GetItemWithError(flows, key); /* borrowed */
+        Py_DECREF(key);
+        if (hs == NULL && PyErr_Occurred())
+            goto error;
+        uint16_t sport = be16(d + 34), dport = be16(d + 36);
+        if (hs == NULL) {
+            if (detect) {
+                status = WALK_PYTHON;
+                break;
+            }
+            PyObject *sp = PyLong_FromLong(sport), *dp = sp ? PyLong_FromLong(dport) : NULL;
+            int in = dp ? PySet_Contains(ports, sp) : -1;
+            if (in == 0)
+                in = PySet_Contains(ports, dp);
+            Py_XDECREF(sp);
+            Py_XDECREF(dp);
+            if (in < 0)
+                goto error;
+            if (in) {
+                status = WALK_PYTHON; /* a new CTI flow */
+                break;
+            }
+            /* not CTI: skipped */
+        } else {
+            if (Py_TYPE(hs) != half_type) {
+                status = WALK_PYTHON;
+                break;
+            }
+            uint32_t seq = be32(d + 38);
+            unsigned char doff = d[46], flags = d[47];
+            Py_ssize_t end = 14 + ((d[16] << 8) | d[17]);
+            Py_ssize_t hoff = 34 + ((doff >> 4) << 2);
+            if ((flags & 0x07) /* SYN, FIN, RST */ || !(hoff <= end && end <= len) || doff < 0x50) {
+                status = WALK_PYTHON;
+                break;
+            }
+            PyObject *frame_obj = PyLong_FromLongLong(this_frame);
+            if (frame_obj == NULL)
+                goto error;
+            Py_INCREF(hs); /* flows may change while Python code runs */
+            int r = in_order_segment(hs, seq, flags & 0x10, d + hoff, end > hoff ? end - hoff : 0, frame_obj,
+                                     this_frame, ts, output, batch, &counts);
+            Py_DECREF(hs);
+            Py_DECREF(frame_obj);
+            if (r == FAILED)
+                goto error;
+            if (r == DEFER) {
+                status = WALK_PYTHON;
+                break;
+            }
+        }
+        frame = this_frame;
+        last_ts = ts;
+        have_ts = 1;
+        pos += 16 + (Py_ssize_t)caplen;
+        done_packets++;
+    }
+    PyBuffer_Release(&view);
+    PyObject *ts_out = have_ts ? PyFloat_FromDouble(last_ts) : Py_NewRef(Py_None);
+    if (ts_out == NULL)
+        return NULL;
+    return Py_BuildValue("(nLNnnni)", pos, frame, ts_out, counts.cti_packets, counts.messages, counts.bytes_decoded,
+                         status);
+error:
+    PyBuffer_Release(&view);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {
@@ -418,6 +836,11 @@ static PyMethodDef methods[] = {
      "frame_clean(data, pos, context, frame, ts, out) -> (pos, count, need_more): decode the clean "
      "messages of data[pos:] into out; context is (version, max_body, plans, conn, direction, "
      "version_source, stop_at_open_req)."},
+    {"configure_packets", configure_packets, METH_VARARGS,
+     "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record): what walk_pcap updates."},
+    {"walk_pcap", (PyCFunction)(void (*)(void))walk_pcap, METH_FASTCALL,
+     "walk_pcap(map, pos, size, big_endian, ts_scale, frame, flows, ports, detect, output, max_packets, batch) "
+     "-> (pos, frame, last_ts, cti_packets, messages, bytes_decoded, status)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -428,7 +851,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastframes(void) {
     str_version_source = PyUnicode_InternFromString("version_source");
-    if (str_version_source == NULL)
+    str_take = PyUnicode_InternFromString("take");
+    if (str_version_source == NULL || str_take == NULL)
         return NULL;
     return PyModule_Create(&module);
 }

@@ -24,6 +24,12 @@ frame_clean: Callable[..., tuple[int, int]] | None = None
 """``frame_clean(data, pos, version, max_body, plans, conn, direction, source, frame, ts,
 out, stop_at_open_req) -> (pos, count)``, or None (see the module docstring)."""
 
+walk_pcap: Callable[..., tuple] | None = None
+"""The C packet loop over a classic pcap file (see ``_fastframes.c``), or None; the
+capture engine configures it (``configure_packets``) and drives it."""
+
+configure_packets: Callable[..., None] | None = None
+
 UNAVAILABLE_REASON: str | None = None
 """Why :data:`frame_clean` is None (None when the accelerator is in use)."""
 
@@ -37,3 +43,5 @@ else:
     else:
         _fastframes.configure(Message, FloatItem, TAG_PLAN)
         frame_clean = _fastframes.frame_clean
+        walk_pcap = _fastframes.walk_pcap
+        configure_packets = _fastframes.configure_packets

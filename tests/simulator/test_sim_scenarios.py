@@ -15,7 +15,10 @@ from ctidissect.simulator import list_scenarios, load_scenario, run_scenario, ru
 from ctidissect.simulator.enum_values import CONTROL_FAILURE, EVENT_CAUSE, STATUS
 
 SCALE = {"busy-hour": 0.03}
-DEFAULT_SCALE = 0.05
+DEFAULT_SCALE = 0.1
+"""Real seconds per scenario second.  At 0.05, a loaded machine (a second test run on the
+other core) once let a CALL_ESTABLISHED_EVENT due 150 ms before an EMERGENCY_CALL_EVENT
+arrive after it; 0.1 doubles every gap."""
 STAGGER = 0.4
 """Real seconds between scenario starts: the scenarios run side by side in one event loop,
 and their connection bursts must not delay one another."""
