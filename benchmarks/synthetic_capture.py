@@ -271,3 +271,31 @@ def generate(path: str, messages: int, connections: int = 16, seed: int = 1) -> 
     counts["floating_per_message"] = counts["floating"] / max(counts["messages"], 1)
     counts["bytes_per_message"] = counts["bytes"] / max(counts["messages"], 1)
     return counts
+
+
+def to_pcapng(src: str, dst: str) -> None:
+    """Rewrite the classic pcap ``src`` (little-endian, µs) as pcapng ``dst``: one section,
+    one Ethernet interface with the default µs resolution, an enhanced packet block per
+    record - what Wireshark and dumpcap write."""
+    rec = struct.Struct("<IIII")
+    with open(src, "rb") as inp, open(dst, "wb") as out:
+        inp.read(24)
+        shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+        out.write(struct.pack("<II", 0x0A0D0D0A, 12 + len(shb)) + shb + struct.pack("<I", 12 + len(shb)))
+        idb = struct.pack("<HHI", 1, 0, 65535)
+        out.write(struct.pack("<II", 1, 12 + len(idb)) + idb + struct.pack("<I", 12 + len(idb)))
+        while True:
+            head = inp.read(16)
+            if len(head) < 16:
+                break
+            sec, usec, caplen, wirelen = rec.unpack(head)
+            data = inp.read(caplen)
+            units = sec * 1_000_000 + usec
+            pad = b"\0" * (-caplen % 4)
+            total = 32 + caplen + len(pad)
+            out.write(
+                struct.pack("<IIIIIII", 6, total, 0, units >> 32, units & 0xFFFFFFFF, caplen, wirelen)
+                + data
+                + pad
+                + struct.pack("<I", total)
+            )

@@ -50,10 +50,7 @@ def _records(capture: CaptureFile, decoder: CaptureDecoder) -> Iterator[Message 
     stats = decoder.stats
     try:
         if decoder.can_walk(capture):
-            first = capture.pcap_record(24)
-            if first is not None:
-                stats.first_ts = first[0]
-            yield from decoder.decode_pcap(capture)
+            yield from decoder.decode_file(capture)  # sets stats.first_ts
         else:
             frames = capture.frames()
             first = next(frames, None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from ..catalogue import MESSAGES_BY_TYPE
@@ -53,7 +54,8 @@ from .tcp import HISTORY, NEW_CONNECTION, HalfStream, ReassemblyCounters
 if fastframes.configure_packets is not None:
     fastframes.configure_packets(HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD)
 walk_pcap = fastframes.walk_pcap
-"""The C packet loop (None without the accelerator): see :meth:`CaptureDecoder.decode_pcap`."""
+"""The C packet loops (None without the accelerator): see :meth:`CaptureDecoder.decode_file`."""
+walk_pcapng = fastframes.walk_pcapng
 WALK_BATCH, WALK_PYTHON, WALK_END = 0, 1, 2
 PACKETS_PER_WALK = 32
 """Records the C packet loop handles between two returns to Python.  Small on purpose:
@@ -309,33 +311,51 @@ class CaptureDecoder:
             self.last_ts = ts
 
     def can_walk(self, capture: CaptureFile) -> bool:
-        """Whether :meth:`decode_pcap` can take ``capture`` (a classic pcap file of
-        Ethernet frames, with the accelerator built)."""
-        return walk_pcap is not None and capture.format == "pcap" and capture.linktype == 1
+        """Whether :meth:`decode_file` can take ``capture``: the accelerator is built, and
+        the file is pcapng or a classic pcap file of Ethernet frames."""
+        if capture.format == "pcap":
+            return walk_pcap is not None and capture.linktype == 1
+        return walk_pcapng is not None
 
-    def decode_pcap(self, capture: CaptureFile) -> Iterator[Any]:
+    def decode_file(self, capture: CaptureFile) -> Iterator[Any]:
         """:meth:`decode_frames` over every frame of ``capture`` (see :meth:`can_walk`),
-        with the common packets handled by the C loop ``walk_pcap``: the records, their
-        order and the counters are those :meth:`decode_frames` gives.  Every record the C
-        loop does not take (another protocol stack, a new flow, SYN/FIN/RST, out-of-order
-        data, a sweep frame, the end of the file) goes through :meth:`decode_frames`."""
-        walk = walk_pcap
-        m, size, big_endian, scale = capture.pcap_layout()
+        with the common packets handled by the C loop (``walk_pcap`` / ``walk_pcapng``):
+        the records, their order and the counters are those :meth:`decode_frames` gives.
+        Every record or block the C loop does not take (another protocol stack, a new
+        flow, SYN/FIN/RST, out-of-order data, an undecided version, a sweep frame, a
+        pcapng section or interface block, a problem) goes through the Python reader and
+        :meth:`decode_frames`."""
+        pcap = capture.format == "pcap"
+        walk = walk_pcap if pcap else walk_pcapng
+        m, size = capture.mapped()
         flows = self.flows
         ports = self.ports
         detect = self.detect
         output = self.output
         stats = self.stats
-        pos = 24  # after the global header
+        pos = 24 if pcap else 0  # after the pcap global header / at the first section header
         release_at = RELEASE_EVERY
         while True:
             batch: list[Any] = []
-            pos, frame, last_ts, cti, messages, decoded, status = walk(
-                m, pos, size, big_endian, scale, self.last_frame, flows, ports, detect, output, PACKETS_PER_WALK, batch
+            pos, frame, first_ts, last_ts, cti, messages, decoded, status = walk(
+                m,
+                pos,
+                size,
+                capture.big_endian,  # (a pcapng section may switch)
+                capture.ts_scale if pcap else capture.interfaces,
+                self.last_frame,
+                flows,
+                ports,
+                detect,
+                output,
+                PACKETS_PER_WALK,
+                batch,
             )
             self.last_frame = frame
             if last_ts is not None:
                 self.last_ts = last_ts
+                if stats.first_ts is None:
+                    stats.first_ts = first_ts
             stats.cti_packets += cti
             stats.messages += messages
             stats.bytes_decoded += decoded
@@ -344,16 +364,35 @@ class CaptureDecoder:
             if pos >= release_at:
                 capture.release_before(pos)
                 release_at = pos + RELEASE_EVERY
-            if status == WALK_PYTHON:
-                record = capture.pcap_record(pos)
-                if record is None:  # cannot happen: the C loop checked the record is whole
-                    break
-                ts, linktype, data, pos = record
-                yield from self.decode_frames(((ts, linktype, data),))
-            elif status == WALK_END:
+            if status == WALK_END:
                 break
-        # Whatever is left is no whole record: the Python reader reports the problem.
-        yield from self.decode_frames(capture.frames(pos, self.last_frame))
+            if status == WALK_PYTHON:
+                if pcap:
+                    record = capture.pcap_record(pos)
+                    if record is None:  # cannot happen: the C loop checked the record is whole
+                        break
+                    ts, linktype, data, pos = record
+                    frames: tuple = ((ts, linktype, data),)
+                else:
+                    step = capture.pcapng_block(pos, frame)
+                    if step is None:
+                        return  # the reader recorded the problem (CaptureFile.problem)
+                    found, pos = step
+                    frames = (found,) if found is not None else ()
+                if frames:
+                    if stats.first_ts is None:
+                        stats.first_ts = frames[0][0]
+                    yield from self.decode_frames(frames)
+        if pcap:
+            # What is left is no whole record: the Python reader reports the problem.
+            rest = capture.frames(pos, self.last_frame)
+            if stats.first_ts is None:
+                first = next(rest, None)
+                if first is None:
+                    return
+                stats.first_ts = first[0]
+                rest = chain((first,), rest)
+            yield from self.decode_frames(rest)
 
     def feed(self, frame: int, ts: float, linktype: int, data: bytes) -> list[Any]:
         """Process one frame; returns the records that became final (often none)."""

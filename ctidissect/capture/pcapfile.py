@@ -31,6 +31,8 @@ PCAPNG_BYTE_ORDER = 0x1A2B3C4D
 
 # pcapng block types that carry packets; others are skipped.
 _IDB, _PB, _SPB, _EPB = 1, 2, 3, 6
+_NG_BLOCK = {e: struct.Struct(e + "II") for e in "<>"}
+_NG_EPB = {e: struct.Struct(e + "IIIII") for e in "<>"}
 
 MAX_RECORD = 256 * 1024 * 1024
 """A captured length above this (bytes) is taken as a corrupt record header (Wireshark's
@@ -115,10 +117,19 @@ class CaptureFile:
         self.linktype = network & 0xFFFF
         self.snaplen = snaplen
 
-    def pcap_layout(self) -> tuple[mmap.mmap, int, bool, float]:
-        """``(mapped file, size in bytes, big-endian, seconds per timestamp fraction unit)``
-        of a classic pcap file (for the C packet loop)."""
-        return self._map, self._size, self._endian == ">", self._ts_scale
+    def mapped(self) -> tuple[mmap.mmap, int]:
+        """``(mapped file, size in bytes)`` (for the C packet loop)."""
+        return self._map, self._size
+
+    @property
+    def big_endian(self) -> bool:
+        """Byte order of the pcap file, or of the current pcapng section."""
+        return self._endian == ">"
+
+    @property
+    def ts_scale(self) -> float:
+        """Seconds per unit of a classic pcap record's fractional timestamp."""
+        return self._ts_scale
 
     def pcap_record(self, pos: int) -> tuple[float, int, bytes, int] | None:
         """The whole record at file offset ``pos`` of a classic pcap file as ``(ts,
@@ -188,104 +199,111 @@ class CaptureFile:
         else:
             raise CaptureFormatError(f"{self.path}: pcapng section header has a bad byte-order magic")
         self.linktype = None
+        self.interfaces: list[tuple[int, int, int]] = []
+        """Interfaces of the current pcapng section: ``(linktype, timestamp units per
+        second, offset seconds)`` by interface id."""
 
-    def _pcapng_frames(self) -> Iterator[Frame]:
-        m = self._map
+    def _pcapng_frames(self, pos: int = 0, n: int = 0) -> Iterator[Frame]:
+        """Frames from the block at file offset ``pos`` on, ``n`` frames having been read
+        before it (the section and interface state is kept on the object)."""
         size = self._size
-        endian = self._endian
-        blk = struct.Struct(endian + "II")
-        epb = struct.Struct(endian + "IIIII")
-        # interface id -> (linktype, timestamp units per second, offset seconds)
-        ifaces: list[tuple[int, int, int]] = []
-        pos = 0
-        n = 0
-        release_at = RELEASE_EVERY
+        release_at = pos + RELEASE_EVERY
         while pos < size:
             if pos >= release_at:
                 self._release(pos)
                 release_at = pos + RELEASE_EVERY
-            if pos + 12 > size:
-                self._stop("capture.truncated", f"block header cut short ({size - pos} bytes)", n + 1, m[pos:size])
+            step = self.pcapng_block(pos, n)
+            if step is None:
                 return
-            btype, blen = blk.unpack_from(m, pos)
-            if btype == PCAPNG_SHB:
-                # A new section may switch byte order.
-                (bom,) = struct.unpack_from("<I", m, pos + 8)
-                endian = "<" if bom == PCAPNG_BYTE_ORDER else ">" if bom == 0x4D3C2B1A else ""
-                if not endian:
-                    self._stop("capture.bad_record", f"section header with bad byte order at offset {pos}", n + 1, m[pos : pos + 12])
-                    return
-                blk = struct.Struct(endian + "II")
-                epb = struct.Struct(endian + "IIIII")
-                btype, blen = blk.unpack_from(m, pos)
-                ifaces = []
-            if blen < 12 or blen % 4 or blen > MAX_RECORD:
-                self._stop("capture.bad_record", f"block type {btype:#x} has length {blen} at file offset {pos}", n + 1, m[pos : pos + 8])
-                return
-            end = pos + blen
-            if end > size:
+            frame, pos = step
+            if frame is not None:
+                n += 1
+                self.frames_read = n
+                yield frame
+
+    def pcapng_block(self, pos: int, n: int) -> tuple[Frame | None, int] | None:
+        """Read the pcapng block at file offset ``pos`` (``n`` frames read before it):
+        ``(its frame, or None for a block without one; offset of the next block)``, or
+        None when the walk must stop there (:attr:`problem` says why).  Section headers
+        and interface descriptions update the reader's state
+        (:attr:`interfaces`)."""
+        m = self._map
+        size = self._size
+        if pos + 12 > size:
+            self._stop("capture.truncated", f"block header cut short ({size - pos} bytes)", n + 1, m[pos:size])
+            return None
+        endian = self._endian
+        btype, blen = _NG_BLOCK[endian].unpack_from(m, pos)
+        if btype == PCAPNG_SHB:
+            # A new section may switch byte order, and starts with no interfaces.
+            (bom,) = struct.unpack_from("<I", m, pos + 8)
+            endian = "<" if bom == PCAPNG_BYTE_ORDER else ">" if bom == 0x4D3C2B1A else ""
+            if not endian:
+                self._stop("capture.bad_record", f"section header with bad byte order at offset {pos}", n + 1, m[pos : pos + 12])
+                return None
+            self._endian = endian
+            btype, blen = _NG_BLOCK[endian].unpack_from(m, pos)
+            self.interfaces = []
+        if blen < 12 or blen % 4 or blen > MAX_RECORD:
+            self._stop("capture.bad_record", f"block type {btype:#x} has length {blen} at file offset {pos}", n + 1, m[pos : pos + 8])
+            return None
+        end = pos + blen
+        if end > size:
+            self._stop(
+                "capture.truncated",
+                f"block type {btype:#x} cut short ({size - pos} of {blen} bytes)",
+                n + 1,
+                m[pos:size],
+            )
+            return None
+        ifaces = self.interfaces
+        if btype == _EPB:
+            if blen < 32:
+                self._stop("capture.bad_record", f"enhanced packet block of {blen} bytes at offset {pos}", n + 1, m[pos:end])
+                return None
+            iface, ts_hi, ts_lo, caplen, _wirelen = _NG_EPB[endian].unpack_from(m, pos + 8)
+            if iface >= len(ifaces) or 28 + caplen > blen - 4:
                 self._stop(
-                    "capture.truncated",
-                    f"block type {btype:#x} cut short ({size - pos} of {blen} bytes)",
+                    "capture.bad_record",
+                    f"enhanced packet block at offset {pos}: interface {iface} of {len(ifaces)}, "
+                    f"{caplen} captured bytes in a {blen}-byte block",
                     n + 1,
-                    m[pos:size],
+                    m[pos:end],
                 )
-                return
-            if btype == _EPB:
-                if blen < 32:
-                    self._stop("capture.bad_record", f"enhanced packet block of {blen} bytes at offset {pos}", n + 1, m[pos:end])
-                    return
-                iface, ts_hi, ts_lo, caplen, _wirelen = epb.unpack_from(m, pos + 8)
-                if iface >= len(ifaces) or 28 + caplen > blen - 4:
-                    self._stop(
-                        "capture.bad_record",
-                        f"enhanced packet block at offset {pos}: interface {iface} of {len(ifaces)}, "
-                        f"{caplen} captured bytes in a {blen}-byte block",
-                        n + 1,
-                        m[pos:end],
-                    )
-                    return
-                linktype, per_sec, offset = ifaces[iface]
-                sec, frac = divmod((ts_hi << 32) | ts_lo, per_sec)
-                n += 1
-                self.frames_read = n
-                yield (sec + offset + frac / per_sec, linktype, m[pos + 28 : pos + 28 + caplen])
-            elif btype == _SPB:
-                if not ifaces:
-                    self._stop("capture.bad_record", f"simple packet block before any interface at offset {pos}", n + 1, m[pos:end])
-                    return
-                (wirelen,) = struct.unpack_from(endian + "I", m, pos + 8)
-                caplen = min(wirelen, blen - 16)
-                n += 1
-                self.frames_read = n
-                # Simple packet blocks carry no timestamp: 0.0 is reported.
-                yield (0.0, ifaces[0][0], m[pos + 12 : pos + 12 + caplen])
-            elif btype == _IDB:
-                linktype, _res, _snap = struct.unpack_from(endian + "HHI", m, pos + 8)
-                per_sec, offset = _idb_options(m, pos + 16, end - 4, endian)
-                ifaces.append((linktype, per_sec, offset))
-            elif btype == _PB:
-                iface, _drops, ts_hi, ts_lo, caplen, _wirelen = struct.unpack_from(endian + "HHIIII", m, pos + 8)
-                if iface >= len(ifaces) or 28 + caplen > blen - 4:
-                    self._stop("capture.bad_record", f"packet block at offset {pos} is inconsistent", n + 1, m[pos:end])
-                    return
-                linktype, per_sec, offset = ifaces[iface]
-                sec, frac = divmod((ts_hi << 32) | ts_lo, per_sec)
-                n += 1
-                self.frames_read = n
-                yield (sec + offset + frac / per_sec, linktype, m[pos + 28 : pos + 28 + caplen])
-            pos = end
+                return None
+            linktype, per_sec, offset = ifaces[iface]
+            sec, frac = divmod((ts_hi << 32) | ts_lo, per_sec)
+            return (sec + offset + frac / per_sec, linktype, m[pos + 28 : pos + 28 + caplen]), end
+        if btype == _SPB:
+            if not ifaces:
+                self._stop("capture.bad_record", f"simple packet block before any interface at offset {pos}", n + 1, m[pos:end])
+                return None
+            (wirelen,) = struct.unpack_from(endian + "I", m, pos + 8)
+            caplen = min(wirelen, blen - 16)
+            # Simple packet blocks carry no timestamp: 0.0 is reported.
+            return (0.0, ifaces[0][0], m[pos + 12 : pos + 12 + caplen]), end
+        if btype == _IDB:
+            linktype, _res, _snap = struct.unpack_from(endian + "HHI", m, pos + 8)
+            per_sec, offset = _idb_options(m, pos + 16, end - 4, endian)
+            ifaces.append((linktype, per_sec, offset))
+        elif btype == _PB:
+            iface, _drops, ts_hi, ts_lo, caplen, _wirelen = struct.unpack_from(endian + "HHIIII", m, pos + 8)
+            if iface >= len(ifaces) or 28 + caplen > blen - 4:
+                self._stop("capture.bad_record", f"packet block at offset {pos} is inconsistent", n + 1, m[pos:end])
+                return None
+            linktype, per_sec, offset = ifaces[iface]
+            sec, frac = divmod((ts_hi << 32) | ts_lo, per_sec)
+            return (sec + offset + frac / per_sec, linktype, m[pos + 28 : pos + 28 + caplen]), end
+        return None, end
 
     # -- common ------------------------------------------------------------------------
     def frames(self, pos: int | None = None, n: int = 0) -> Iterator[Frame]:
-        """Every frame of the file in order, as ``(ts, linktype, data)``.  A classic pcap
-        file can be resumed at the record at offset ``pos``, ``n`` frames having been read
-        before it."""
+        """Every frame of the file in order, as ``(ts, linktype, data)``; or from the record
+        or block at file offset ``pos``, ``n`` frames having been read before it (a pcapng
+        walk resumes with the section state the reader has)."""
         if self.format == "pcap":
             return self._pcap_frames(24 if pos is None else pos, n)
-        if pos is not None:
-            raise ValueError("only a classic pcap file can be resumed at an offset")
-        return self._pcapng_frames()
+        return self._pcapng_frames(0 if pos is None else pos, n)
 
     def _release(self, upto: int) -> None:
         """Drop the mapped pages before ``upto`` from the resident set (they stay in the

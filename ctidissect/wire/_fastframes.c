@@ -430,7 +430,7 @@ static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 
 /* ---------------------------------------------------------------------------------------
- * The packet loop of a classic pcap file of Ethernet frames (walk_pcap).
+ * The packet loop of a pcap or pcapng file of Ethernet frames (walk_pcap, walk_pcapng).
  *
  * It mirrors the inline fast path of CaptureDecoder.decode_frames (capture/engine.py) and
  * takes only the packets that path would finish itself:
@@ -689,33 +689,109 @@ done:
     return result;
 }
 
+/* One captured Ethernet frame: DONE (taken or skipped), DEFER (for Python; nothing
+ * changed) or FAILED. */
+static int walk_frame(const unsigned char *d, Py_ssize_t len, long long frame, double ts, PyObject *flows,
+                      PyObject *ports, int detect, PyObject *output, PyObject *batch, WalkCounts *counts) {
+    /* The engine's inline condition: Ethernet, IPv4 without options, TCP, not a fragment,
+     * and not a sweep frame. */
+    if (!(len >= 54 && d[12] == 8 && d[13] == 0 && d[14] == 0x45 && d[23] == 6 && !((d[20] & 0x3F) || d[21])
+          && (frame & 0x1FFF)))
+        return DEFER;
+    PyObject *key = PyBytes_FromStringAndSize((const char *)d + 26, 12);
+    if (key == NULL)
+        return FAILED;
+    PyObject *hs = PyDict_GetItemWithError(flows, key); /* borrowed */
+    Py_DECREF(key);
+    if (hs == NULL) {
+        if (PyErr_Occurred())
+            return FAILED;
+        if (detect)
+            return DEFER;
+        PyObject *sp = PyLong_FromLong(be16(d + 34)), *dp = sp ? PyLong_FromLong(be16(d + 36)) : NULL;
+        int in = dp ? PySet_Contains(ports, sp) : -1;
+        if (in == 0)
+            in = PySet_Contains(ports, dp);
+        Py_XDECREF(sp);
+        Py_XDECREF(dp);
+        if (in < 0)
+            return FAILED;
+        return in ? DEFER /* a new CTI flow */ : DONE /* not CTI: skipped */;
+    }
+    if (Py_TYPE(hs) != half_type)
+        return DEFER;
+    uint32_t seq = be32(d + 38);
+    unsigned char doff = d[46], flags = d[47];
+    Py_ssize_t end = 14 + ((d[16] << 8) | d[17]);
+    Py_ssize_t hoff = 34 + ((doff >> 4) << 2);
+    if ((flags & 0x07) /* SYN, FIN, RST */ || !(hoff <= end && end <= len) || doff < 0x50)
+        return DEFER;
+    PyObject *frame_obj = PyLong_FromLongLong(frame);
+    if (frame_obj == NULL)
+        return FAILED;
+    Py_INCREF(hs); /* flows may change while Python code runs */
+    int r = in_order_segment(hs, seq, flags & 0x10, d + hoff, end > hoff ? end - hoff : 0, frame_obj, frame, ts,
+                             output, batch, counts);
+    Py_DECREF(hs);
+    Py_DECREF(frame_obj);
+    return r;
+}
+
+/* Interface `iface` of a pcapng section as (timestamp units per second, offset seconds)
+ * when the C loop can take its frames (Ethernet, and a resolution and offset whose
+ * timestamps convert exactly as Python's do); 0 otherwise, -1 on a Python error. */
+static int ethernet_interface(PyObject *interfaces, uint32_t iface, unsigned long long *per_sec, long long *offset) {
+    if ((Py_ssize_t)iface >= PyList_GET_SIZE(interfaces))
+        return 0;
+    PyObject *entry = PyList_GET_ITEM(interfaces, iface);
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3)
+        return 0;
+    long linktype = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
+    *per_sec = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 1));
+    *offset = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 2));
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    const long long exact = 1LL << 52; /* doubles hold these exactly: same rounding as Python */
+    return linktype == 1 && *per_sec >= 1 && *per_sec < (unsigned long long)exact && *offset > -exact
+        && *offset < exact;
+}
+
+enum { FORMAT_PCAP, FORMAT_PCAPNG };
+
 /* walk_pcap(map, pos, size, big_endian, ts_scale, frame, flows, ports, detect, output, max_packets, batch)
- *   -> (pos, frame, last_ts, cti_packets, messages, bytes_decoded, status)
+ * walk_pcapng(map, pos, size, big_endian, interfaces, frame, flows, ports, detect, output, max_packets, batch)
+ *   -> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)
  *
- * map: the mapped file (any buffer); pos: offset of the next record; frame: number of the
- * last frame done.  Appends the records that became final to batch.  status: 0 after
- * max_packets records, 1 when the record at pos is for Python (frame not counted), 2 when
- * no whole record starts at pos (end of file, or a record that is cut short or corrupt:
- * the Python reader reports it).  last_ts: time of the last frame done here, or None. */
-static PyObject *walk_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    (void)self;
+ * map: the mapped file (any buffer); pos: offset of the next record (pcap) or block
+ * (pcapng); frame: number of the last frame done; interfaces: the pcapng reader's
+ * [(linktype, units per second, offset)] of the current section.  Appends the records
+ * that became final to batch.  status: 0 after max_packets frames, 1 when the record or
+ * block at pos is for Python (frame not counted), 2 when no whole pcap record starts at pos
+ * or the pcapng file ends (the Python reader reports any problem).  last_ts: time of the
+ * last frame done here, or None; first_ts: of the first, or None. */
+static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "walk_pcap() takes 12 arguments");
+        PyErr_SetString(PyExc_TypeError, "walk_pcap()/walk_pcapng() take 12 arguments");
         return NULL;
     }
     if (half_type == NULL || message_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "walk_pcap() called before configure() and configure_packets()");
+        PyErr_SetString(PyExc_RuntimeError, "walk_pcap()/walk_pcapng() called before configure() and "
+                                            "configure_packets()");
         return NULL;
     }
     PyObject *flows = args[6], *ports = args[7], *output = args[9], *batch = args[11];
-    if (!PyDict_Check(flows) || !PyAnySet_Check(ports) || Py_TYPE(output) != output_type || !PyList_Check(batch)) {
-        PyErr_SetString(PyExc_TypeError, "walk_pcap(): flows must be a dict, ports a set, output an OrderedOutput, "
-                                         "batch a list");
+    if (!PyDict_Check(flows) || !PyAnySet_Check(ports) || Py_TYPE(output) != output_type || !PyList_Check(batch)
+        || (format == FORMAT_PCAPNG && !PyList_Check(args[4]))) {
+        PyErr_SetString(PyExc_TypeError, "walk_pcap()/walk_pcapng(): flows must be a dict, ports a set, output an "
+                                         "OrderedOutput, batch a list, interfaces a list");
         return NULL;
     }
+    PyObject *interfaces = args[4];
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]), size = PyLong_AsSsize_t(args[2]);
     int big = PyObject_IsTrue(args[3]);
-    double scale = PyFloat_AsDouble(args[4]);
+    double scale = format == FORMAT_PCAP ? PyFloat_AsDouble(args[4]) : 0.0;
     long long frame = PyLong_AsLongLong(args[5]);
     int detect = PyObject_IsTrue(args[8]);
     Py_ssize_t max_packets = PyLong_AsSsize_t(args[10]);
@@ -729,7 +805,7 @@ static PyObject *walk_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
     const unsigned char *m = (const unsigned char *)view.buf;
     WalkCounts counts = {0, 0, 0};
     int status = WALK_END, have_ts = 0;
-    double last_ts = 0.0;
+    double first_ts = 0.0, last_ts = 0.0;
     Py_ssize_t done_packets = 0;
 
     while (1) {
@@ -737,96 +813,94 @@ static PyObject *walk_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nar
             status = WALK_BATCH;
             break;
         }
-        if (pos < 0 || size - pos < 16) {
+        if (pos < 0 || pos >= size) {
             status = WALK_END;
             break;
         }
-        const unsigned char *rec = m + pos;
-        uint32_t sec = rd32(rec, big), frac = rd32(rec + 4, big), caplen = rd32(rec + 8, big);
-        if ((Py_ssize_t)caplen > size - pos - 16 || (Py_ssize_t)caplen > max_record) {
-            status = WALK_END; /* cut short (or corrupt): the Python reader says which */
-            break;
+        const unsigned char *d;
+        Py_ssize_t len, next;
+        double ts;
+        if (format == FORMAT_PCAP) {
+            const unsigned char *rec = m + pos;
+            if (size - pos < 16) {
+                status = WALK_END;
+                break;
+            }
+            uint32_t sec = rd32(rec, big), frac = rd32(rec + 4, big), caplen = rd32(rec + 8, big);
+            if ((Py_ssize_t)caplen > size - pos - 16 || (Py_ssize_t)caplen > max_record) {
+                status = WALK_END; /* cut short (or corrupt): the Python reader says which */
+                break;
+            }
+            d = rec + 16;
+            len = caplen;
+            next = pos + 16 + len;
+            ts = (double)sec + (double)frac * scale;
+        } else {
+            /* Only a well-formed enhanced packet block of an Ethernet interface; every other
+             * block (section, interface, statistics, ...) and every problem is Python's. */
+            const unsigned char *blk = m + pos;
+            status = WALK_PYTHON;
+            if (size - pos < 32 || rd32(blk, big) != 6)
+                break;
+            uint32_t blen = rd32(blk + 4, big), iface = rd32(blk + 8, big), caplen = rd32(blk + 20, big);
+            if (blen < 32 || blen % 4 || (Py_ssize_t)blen > max_record || (Py_ssize_t)blen > size - pos
+                || (Py_ssize_t)caplen > (Py_ssize_t)blen - 32)
+                break;
+            unsigned long long per_sec;
+            long long offset;
+            int ok = ethernet_interface(interfaces, iface, &per_sec, &offset);
+            if (ok < 0)
+                goto error;
+            if (!ok)
+                break;
+            uint64_t raw_ts = ((uint64_t)rd32(blk + 12, big) << 32) | rd32(blk + 16, big);
+            long long sec = (long long)(raw_ts / per_sec);
+            if (raw_ts / per_sec >= (1ULL << 52))
+                break;
+            ts = (double)(sec + offset) + (double)(raw_ts % per_sec) / (double)per_sec;
+            d = blk + 28;
+            len = caplen;
+            next = pos + blen;
         }
         long long this_frame = frame + 1;
-        const unsigned char *d = rec + 16;
-        const Py_ssize_t len = caplen;
-        /* The engine's inline condition: Ethernet, IPv4 without options, TCP, not a
-         * fragment, and not a sweep frame. */
-        if (!(len >= 54 && d[12] == 8 && d[13] == 0 && d[14] == 0x45 && d[23] == 6 && !((d[20] & 0x3F) || d[21])
-              && (this_frame & 0x1FFF))) {
+        int r = walk_frame(d, len, this_frame, ts, flows, ports, detect, output, batch, &counts);
+        if (r == FAILED)
+            goto error;
+        if (r == DEFER) {
             status = WALK_PYTHON;
             break;
         }
-        double ts = (double)sec + (double)frac * scale;
-        PyObject *key = PyBytes_FromStringAndSize((const char *)d + 26, 12);
-        if (key == NULL)
-            goto error;
-        PyObject *hs = PyDict_GetItemWithError(flows, key); /* borrowed */
-        Py_DECREF(key);
-        if (hs == NULL && PyErr_Occurred())
-            goto error;
-        uint16_t sport = be16(d + 34), dport = be16(d + 36);
-        if (hs == NULL) {
-            if (detect) {
-                status = WALK_PYTHON;
-                break;
-            }
-            PyObject *sp = PyLong_FromLong(sport), *dp = sp ? PyLong_FromLong(dport) : NULL;
-            int in = dp ? PySet_Contains(ports, sp) : -1;
-            if (in == 0)
-                in = PySet_Contains(ports, dp);
-            Py_XDECREF(sp);
-            Py_XDECREF(dp);
-            if (in < 0)
-                goto error;
-            if (in) {
-                status = WALK_PYTHON; /* a new CTI flow */
-                break;
-            }
-            /* not CTI: skipped */
-        } else {
-            if (Py_TYPE(hs) != half_type) {
-                status = WALK_PYTHON;
-                break;
-            }
-            uint32_t seq = be32(d + 38);
-            unsigned char doff = d[46], flags = d[47];
-            Py_ssize_t end = 14 + ((d[16] << 8) | d[17]);
-            Py_ssize_t hoff = 34 + ((doff >> 4) << 2);
-            if ((flags & 0x07) /* SYN, FIN, RST */ || !(hoff <= end && end <= len) || doff < 0x50) {
-                status = WALK_PYTHON;
-                break;
-            }
-            PyObject *frame_obj = PyLong_FromLongLong(this_frame);
-            if (frame_obj == NULL)
-                goto error;
-            Py_INCREF(hs); /* flows may change while Python code runs */
-            int r = in_order_segment(hs, seq, flags & 0x10, d + hoff, end > hoff ? end - hoff : 0, frame_obj,
-                                     this_frame, ts, output, batch, &counts);
-            Py_DECREF(hs);
-            Py_DECREF(frame_obj);
-            if (r == FAILED)
-                goto error;
-            if (r == DEFER) {
-                status = WALK_PYTHON;
-                break;
-            }
-        }
         frame = this_frame;
+        if (!have_ts)
+            first_ts = ts;
         last_ts = ts;
         have_ts = 1;
-        pos += 16 + (Py_ssize_t)caplen;
+        pos = next;
         done_packets++;
     }
     PyBuffer_Release(&view);
-    PyObject *ts_out = have_ts ? PyFloat_FromDouble(last_ts) : Py_NewRef(Py_None);
-    if (ts_out == NULL)
+    PyObject *first_out = have_ts ? PyFloat_FromDouble(first_ts) : Py_NewRef(Py_None);
+    PyObject *last_out = have_ts ? PyFloat_FromDouble(last_ts) : Py_NewRef(Py_None);
+    if (first_out == NULL || last_out == NULL) {
+        Py_XDECREF(first_out);
+        Py_XDECREF(last_out);
         return NULL;
-    return Py_BuildValue("(nLNnnni)", pos, frame, ts_out, counts.cti_packets, counts.messages, counts.bytes_decoded,
-                         status);
+    }
+    return Py_BuildValue("(nLNNnnni)", pos, frame, first_out, last_out, counts.cti_packets, counts.messages,
+                         counts.bytes_decoded, status);
 error:
     PyBuffer_Release(&view);
     return NULL;
+}
+
+static PyObject *walk_pcap(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    return walk(FORMAT_PCAP, args, nargs);
+}
+
+static PyObject *walk_pcapng(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    return walk(FORMAT_PCAPNG, args, nargs);
 }
 
 static PyMethodDef methods[] = {
@@ -840,7 +914,10 @@ static PyMethodDef methods[] = {
      "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record): what walk_pcap updates."},
     {"walk_pcap", (PyCFunction)(void (*)(void))walk_pcap, METH_FASTCALL,
      "walk_pcap(map, pos, size, big_endian, ts_scale, frame, flows, ports, detect, output, max_packets, batch) "
-     "-> (pos, frame, last_ts, cti_packets, messages, bytes_decoded, status)."},
+     "-> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)."},
+    {"walk_pcapng", (PyCFunction)(void (*)(void))walk_pcapng, METH_FASTCALL,
+     "walk_pcapng(map, pos, size, big_endian, interfaces, frame, flows, ports, detect, output, max_packets, "
+     "batch) -> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,6 +28,9 @@ walk_pcap: Callable[..., tuple] | None = None
 """The C packet loop over a classic pcap file (see ``_fastframes.c``), or None; the
 capture engine configures it (``configure_packets``) and drives it."""
 
+walk_pcapng: Callable[..., tuple] | None = None
+"""The same over a pcapng file (enhanced packet blocks of Ethernet interfaces)."""
+
 configure_packets: Callable[..., None] | None = None
 
 UNAVAILABLE_REASON: str | None = None
@@ -44,4 +47,5 @@ else:
         _fastframes.configure(Message, FloatItem, TAG_PLAN)
         frame_clean = _fastframes.frame_clean
         walk_pcap = _fastframes.walk_pcap
+        walk_pcapng = _fastframes.walk_pcapng
         configure_packets = _fastframes.configure_packets

@@ -16,6 +16,7 @@ from ctidissect.wire.fastframes import PURE_PYTHON_ENV
 ACCELERATED: list[tuple[str, str]] = [
     ("ctidissect.capture.stream", "frame_clean"),
     ("ctidissect.capture.engine", "walk_pcap"),
+    ("ctidissect.capture.engine", "walk_pcapng"),
 ]
 """(module, attribute) of every imported accelerator function, set to None in ``[pure]``.
 Each is read when a stream/decoder is built, so patching before the test reads a capture is

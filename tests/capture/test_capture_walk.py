@@ -25,14 +25,20 @@ pytestmark = pytest.mark.skipif(fastframes.walk_pcap is None, reason=f"accelerat
 def decode(path, monkeypatch, accelerated: bool, **kw):
     """(records as repr strings, stats as JSON, packets handled by the C loop)."""
     handled = [0]
-    real = fastframes.walk_pcap
 
-    def counting_walk(*args):
-        result = real(*args)
-        handled[0] += result[1] - args[5]  # frames done by this walk
-        return result
+    def counting(real):
+        def walk(*args):
+            result = real(*args)
+            handled[0] += result[1] - args[5]  # frames done by this walk
+            return result
+
+        return walk
+
+    counting_walk = counting(fastframes.walk_pcap)
+    counting_walk_ng = counting(fastframes.walk_pcapng)
 
     monkeypatch.setattr(engine, "walk_pcap", counting_walk if accelerated else None)
+    monkeypatch.setattr(engine, "walk_pcapng", counting_walk_ng if accelerated else None)
     monkeypatch.setattr(stream_module, "frame_clean", fastframes.frame_clean if accelerated else None)
     stats = CaptureStats()
     records = [repr(r) for r in read_capture(path, connection_events=True, stats=stats, **kw)]
@@ -55,6 +61,36 @@ def write_pcap(path, frames: list[bytes], order: str = "<", nano: bool = False, 
             t = t0 + i * dt
             frac = round((t - int(t)) * (1e9 if nano else 1e6))
             f.write(struct.pack(order + "IIII", int(t), frac, len(data), len(data)) + data)
+
+
+def write_pcapng(path, frames: list[bytes], order: str = "<", tsresol: int = 6, t0: float = 1_700_000_000.0, dt: float = 0.001, sections: int = 1, offset: int = 0):
+    """pcapng by hand: ``sections`` sections (the frames split between them), each with a
+    raw-IP interface 0 that carries nothing and the Ethernet interface 1 (``if_tsresol``
+    10**-tsresol, ``if_tsoffset`` ``offset`` seconds), a statistics block in between."""
+
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack(order + "II", btype, 12 + len(body)) + body + struct.pack(order + "I", 12 + len(body))
+
+    def idb(linktype: int, options: bytes) -> bytes:
+        return block(1, struct.pack(order + "HHI", linktype, 0, 262144) + options)
+
+    opts = struct.pack(order + "HH", 9, 1) + bytes([tsresol]) + b"\0\0\0"
+    if offset:
+        opts += struct.pack(order + "HHq", 14, 8, offset)
+    opts += struct.pack(order + "HH", 0, 0)
+    per_section = -(-len(frames) // sections) if frames else 0
+    out = bytearray()
+    for sec in range(sections):
+        out += block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+        out += idb(101, b"") + idb(1, opts)
+        for i, data in enumerate(frames[sec * per_section : (sec + 1) * per_section], start=sec * per_section):
+            units = round((t0 + i * dt - offset) * 10**tsresol)
+            body = struct.pack(order + "IIIII", 1, units >> 32, units & 0xFFFFFFFF, len(data), len(data)) + data
+            out += block(6, body)
+            if i % 50 == 0:
+                out += block(5, struct.pack(order + "III", 1, 0, 0))  # interface statistics: skipped
+    path.write_bytes(bytes(out))
 
 
 C, S = ("10.0.0.2", 50000), ("10.0.0.1", 42027)
@@ -106,6 +142,52 @@ def test_byte_order_and_nanosecond_timestamps(tmp_path, monkeypatch, order, nano
     records, stats, handled = assert_same_both_ways(path, monkeypatch)
     assert handled > 70
     assert stats["first_ts"] == pytest.approx(1_700_000_000.123456, abs=1e-6)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("tsresol, offset, sections", [(6, 0, 1), (9, 0, 3), (6, 1_000_000, 2)])
+def test_pcapng(tmp_path, monkeypatch, order, tsresol, offset, sections):
+    path = tmp_path / "c.pcapng"
+    frames = simple_conversation()
+    write_pcapng(path, frames, order=order, tsresol=tsresol, offset=offset, sections=sections)
+    records, stats, handled = assert_same_both_ways(path, monkeypatch)
+    assert stats["messages"] == 1 + 38 * 3 and stats["packets"] == len(frames)
+    assert handled > 70
+    assert stats["first_ts"] == pytest.approx(1_700_000_000.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("cut", [1, 11, 12, 13, 40, 100])
+def test_pcapng_cut_short(tmp_path, monkeypatch, cut):
+    path = tmp_path / "c.pcapng"
+    write_pcapng(path, simple_conversation())
+    path.write_bytes(path.read_bytes()[:-cut])
+    records, stats, _handled = assert_same_both_ways(path, monkeypatch)
+    assert stats["anomalies"].get("capture.truncated") == 1
+
+
+def test_pcapng_corrupt_block(tmp_path, monkeypatch):
+    path = tmp_path / "c.pcapng"
+    frames = simple_conversation()
+    write_pcapng(path, frames)
+    data = bytearray(path.read_bytes())
+    at = data.index(frames[30])  # the EPB of frame 31 claims an interface that does not exist
+    struct.pack_into("<I", data, at - 20, 7)
+    path.write_bytes(bytes(data))
+    records, stats, _handled = assert_same_both_ways(path, monkeypatch)
+    assert stats["packets"] == 30 and stats["anomalies"].get("capture.bad_record") == 1
+
+
+def test_sample_captures_as_pcapng(tmp_path, monkeypatch):
+    from ctidissect.capture.pcapfile import open_capture
+
+    for source in CAPTURES:
+        capture = open_capture(source)
+        frames = [data for _ts, _lt, data in capture.frames()]
+        capture.close()
+        path = tmp_path / (source.stem + ".pcapng")
+        write_pcapng(path, frames, sections=2)
+        records, _stats, handled = assert_same_both_ways(path, monkeypatch)
+        assert handled > 0
 
 
 @pytest.mark.parametrize("cut", [1, 15, 16, 17, 60])
@@ -219,13 +301,16 @@ def captures(draw):
     frames = [bytearray(f) for f in frames]
     for index, offset, value in flips:
         frames[index][offset % len(frames[index])] = value
-    return [bytes(f) for f in frames], draw(st.sampled_from(["<", ">"]))
+    return [bytes(f) for f in frames], draw(st.sampled_from(["<", ">"])), draw(st.sampled_from(["pcap", "pcapng"]))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(captures())
 def test_any_capture_decodes_the_same_with_and_without_the_c_loop(tmp_path, monkeypatch, case):
-    frames, order = case
-    path = tmp_path / "random.pcap"
-    write_pcap(path, frames, order=order)
+    frames, order, fmt = case
+    path = tmp_path / f"random.{fmt}"
+    if fmt == "pcap":
+        write_pcap(path, frames, order=order)
+    else:
+        write_pcapng(path, frames, order=order, sections=2)
     assert_same_both_ways(path, monkeypatch)
