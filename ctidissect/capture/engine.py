@@ -264,11 +264,11 @@ class CaptureDecoder:
                 frame += 1
                 if (
                     linktype == 1
+                    and len(data) >= 54  # first: a runt frame must not be indexed
                     and data[12] == 8
                     and data[13] == 0
                     and data[14] == 0x45
                     and data[23] == 6
-                    and len(data) >= 54
                     and not (data[20] & 0x3F or data[21])
                     and frame & 0x1FFF
                 ):

@@ -267,7 +267,7 @@ STREAM = b"".join(MESSAGES)
 @st.composite
 def captures(draw):
     """Two connections' worth of segments with random cuts, reordering, retransmissions,
-    losses, acknowledgements, foreign traffic, byte flips and endings."""
+    losses, acknowledgements, foreign traffic, byte flips, cut frames and endings."""
     frames: list[bytes] = []
     for conn in range(2):
         client = ("10.0.0.2", 50000 + conn)
@@ -301,6 +301,8 @@ def captures(draw):
     frames = [bytearray(f) for f in frames]
     for index, offset, value in flips:
         frames[index][offset % len(frames[index])] = value
+    for index, keep in draw(st.lists(st.tuples(st.integers(0, len(frames) - 1), st.integers(0, 80)), max_size=2)):
+        del frames[index][keep:]  # a runt or a frame cut inside its headers or payload
     return [bytes(f) for f in frames], draw(st.sampled_from(["<", ">"])), draw(st.sampled_from(["pcap", "pcapng"]))
 
 
@@ -314,3 +316,20 @@ def test_any_capture_decodes_the_same_with_and_without_the_c_loop(tmp_path, monk
     else:
         write_pcapng(path, frames, order=order, sections=2)
     assert_same_both_ways(path, monkeypatch)
+
+
+def test_runt_frames_are_records_or_ignored_never_a_crash(tmp_path, monkeypatch):
+    # Regression: the engine's inline path indexed byte 23 of a frame before checking its
+    # length, so a frame shorter than 24 bytes raised IndexError.
+    frames = simple_conversation()[:6]
+    for n in (1, 5, 13, 14, 20, 23, 24, 30, 53):
+        frames.append(bytes(range(n)))
+        frames.append((b"\x02" * 12 + b"\x08\x00\x45" + b"\x00" * 60)[:n])
+    frames += simple_conversation()[6:12]
+    path = tmp_path / "runts.pcap"
+    write_pcap(path, frames)
+    records, stats, _handled = assert_same_both_ways(path, monkeypatch)
+    assert stats["packets"] == len(frames)
+    # IPv4 ethertype with 6..39 bytes after it (frames of 20-53 bytes) is a cut IPv4 header;
+    # a bare 14-byte Ethernet header has no IP byte to account for.
+    assert stats["anomalies"] == {"ip.truncated": 5}
