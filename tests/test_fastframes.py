@@ -274,3 +274,28 @@ def test_sample_captures_decode_identically_with_and_without_it(monkeypatch):
     slow_records = _records(CAPTURES, monkeypatch, False)
     assert len(fast_records) > 500
     assert fast_records == slow_records
+
+
+@pytest.mark.parametrize(
+    "attribute, value, reason",
+    [
+        ("INTERFACE", 999, "run `pip install -e .` again"),
+        ("MESSAGE_FIELDS", ("type", "name"), "C extension fills Message fields"),
+    ],
+)
+def test_a_mismatched_build_is_refused_not_used(monkeypatch, attribute, value, reason):
+    # An in-place build left from another checkout, or a Message with a field the C code
+    # does not fill: the accelerator must stand aside (pure Python), saying why.
+    import importlib
+
+    from ctidissect.wire import _fastframes
+
+    monkeypatch.setattr(_fastframes, attribute, value)
+    try:
+        reloaded = importlib.reload(fastframes)
+        assert reloaded.frame_clean is None and reloaded.walk_pcap is None and reloaded.walk_pcapng is None
+        assert reason in reloaded.UNAVAILABLE_REASON
+    finally:
+        monkeypatch.undo()
+        importlib.reload(fastframes)
+    assert fastframes.frame_clean is not None

@@ -242,7 +242,7 @@ unclean:
 
 /* Fixed fields per the struct codes of the plan ("I", "i", "H", "h", "B", "b"). */
 static PyObject *decode_fixed(const unsigned char *p, PyObject *names, const char *codes, Py_ssize_t n) {
-    PyObject *fields = _PyDict_NewPresized(n);
+    PyObject *fields = PyDict_New();
     if (fields == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -356,7 +356,7 @@ static int frame_clean_core(PyObject *data, Py_ssize_t *pos_io, PyObject *ctx, P
         PyObject *fields = floating ? decode_fixed(buf + body, names, PyBytes_AS_STRING(codes), nfields) : NULL;
         PyObject *anomalies = fields ? PyList_New(0) : NULL;
         PyObject *raw = anomalies ? PyBytes_FromStringAndSize((const char *)buf + pos, end - pos) : NULL;
-        PyObject *extra = raw ? _PyDict_NewPresized(1) : NULL;
+        PyObject *extra = raw ? PyDict_New() : NULL;
         PyObject *msg = NULL;
         if (extra != NULL && PyDict_SetItem(extra, str_version_source, source) == 0)
             msg = message_type->tp_alloc(message_type, 0);
@@ -931,5 +931,35 @@ PyMODINIT_FUNC PyInit__fastframes(void) {
     str_take = PyUnicode_InternFromString("take");
     if (str_version_source == NULL || str_take == NULL)
         return NULL;
-    return PyModule_Create(&module);
+    PyObject *mod = PyModule_Create(&module);
+    if (mod == NULL)
+        return NULL;
+    /* The Message fields this module fills, in order: fastframes.py refuses the module when
+     * the record class has others (a new field would be left unset). */
+    PyObject *fields = PyTuple_New(M_COUNT);
+    if (fields == NULL) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    for (int i = 0; i < M_COUNT; i++) {
+        PyObject *name = PyUnicode_FromString(MESSAGE_SLOTS[i]);
+        if (name == NULL) {
+            Py_DECREF(fields);
+            Py_DECREF(mod);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(fields, i, name);
+    }
+    if (PyModule_AddObject(mod, "MESSAGE_FIELDS", fields) < 0) {
+        Py_DECREF(fields);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    /* Raise with every change of the functions' arguments or results: fastframes.py refuses a
+     * build of another interface (an in-place build left over from an older checkout). */
+    if (PyModule_AddIntConstant(mod, "INTERFACE", 1) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
 }

@@ -12,6 +12,7 @@ the same results, only slower.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ from .decode import TAG_PLAN
 from .records import FloatItem, Message
 
 PURE_PYTHON_ENV = "CTIDISSECT_PURE_PYTHON"
+INTERFACE = 1
+"""The ``INTERFACE`` number of the ``_fastframes.c`` this module drives."""
 
 frame_clean: Callable[..., tuple[int, int]] | None = None
 """``frame_clean(data, pos, version, max_body, plans, conn, direction, source, frame, ts,
@@ -44,8 +47,18 @@ else:
     except ImportError as exc:
         UNAVAILABLE_REASON = f"C extension not built ({exc})"
     else:
-        _fastframes.configure(Message, FloatItem, TAG_PLAN)
-        frame_clean = _fastframes.frame_clean
-        walk_pcap = _fastframes.walk_pcap
-        walk_pcapng = _fastframes.walk_pcapng
-        configure_packets = _fastframes.configure_packets
+        _fields = tuple(f.name for f in dataclasses.fields(Message))
+        if getattr(_fastframes, "INTERFACE", None) != INTERFACE:
+            UNAVAILABLE_REASON = (
+                f"C extension built from another version of _fastframes.c (interface "
+                f"{getattr(_fastframes, 'INTERFACE', None)}, expected {INTERFACE}): run `pip install -e .` again"
+            )
+        elif _fields != _fastframes.MESSAGE_FIELDS:
+            # The C code fills exactly these record fields; a new one would be left unset.
+            UNAVAILABLE_REASON = f"C extension fills Message fields {_fastframes.MESSAGE_FIELDS}, not {_fields}"
+        else:
+            _fastframes.configure(Message, FloatItem, TAG_PLAN)
+            frame_clean = _fastframes.frame_clean
+            walk_pcap = _fastframes.walk_pcap
+            walk_pcapng = _fastframes.walk_pcapng
+            configure_packets = _fastframes.configure_packets
