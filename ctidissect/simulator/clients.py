@@ -119,6 +119,9 @@ class ScriptedClient:
         self.events: list[str] = []
         """Lifecycle notes: ``connect A``, ``open``, ``open_failed``, ``lost``, ``hb_failure`` ..."""
         self.connection = 0
+        self.local_addresses: dict[int, tuple[str, int]] = {}
+        """Connection number -> the client's own (IP, TCP port) on it, as its socket saw it:
+        what names the connection in a capture (``client_ip:port-server_ip:port``)."""
         self.side = spec.side
         self.connected = False
         self.opened = False
@@ -147,8 +150,11 @@ class ScriptedClient:
     def next_wakeup(self) -> float | None:
         return self.agenda.next_time()
 
-    def connected_ok(self, now: float) -> None:
-        """The TCP connection is up: send OPEN_REQ at once."""
+    def connected_ok(self, now: float, local_address: tuple[str, int] | None = None) -> None:
+        """The TCP connection is up (from ``local_address``, when the driver knows it): send
+        OPEN_REQ at once."""
+        if local_address is not None:
+            self.local_addresses[self.connection] = (local_address[0], local_address[1])
         self.connected = True
         self._closing = False
         self.reader = FrameReader(self.spec.version)

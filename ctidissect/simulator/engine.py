@@ -268,7 +268,7 @@ class Engine:
         if flags & TCP_SYN:
             self._segment(tcp, 0, TCP_ACK, b"", t)
             tcp.established = True
-            tcp.client.connected_ok(t)
+            tcp.client.connected_ok(t, (tcp.ips[0], tcp.ports[0]))
             return
         if receiver == 1 and tcp.conn == 0:
             # Final ACK of the handshake: the server accepts the connection.

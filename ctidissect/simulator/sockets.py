@@ -255,7 +255,7 @@ class _ClientDriver:
         assert isinstance(transport, asyncio.Transport)
         _nodelay(transport)
         self.transport = transport
-        self.client.connected_ok(self.clock.now())
+        self.client.connected_ok(self.clock.now(), transport.get_extra_info("sockname"))
         self.run()
 
     def stop(self) -> None:

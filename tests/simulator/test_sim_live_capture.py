@@ -5,7 +5,7 @@ what it received, message by message (name, InvokeID and bytes), at the client's
 version, with no anomaly.  The frames the capture wrote to a pcap decode to the same records.
 
 The client connections are identified by the local port each client got from its own socket
-(recorded by wrapping the socket driver's ``connection_made``), not by anything decoded."""
+(``ScriptedClient.local_addresses``), not by anything decoded."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from ctidissect.capture.live import LiveCapture
 from ctidissect.capture.records import CONN_FIN, CONN_OPEN, ConnectionEvent
 from ctidissect.capture.stats import CaptureStats
 from ctidissect.simulator import ScriptedClient, load_scenario, run_scenario_live
-from ctidissect.simulator import sockets as sim_sockets
 from ctidissect.wire import Message
 
 pytestmark = pytest.mark.skipif(
@@ -101,14 +100,10 @@ def _conn_name(local_port: int, server_port: int) -> str:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
+    """Capture on ``lo`` while :data:`SCENARIOS` run against their own servers (about 7 s)."""
     scenarios = [load_scenario(name) for name in SCENARIOS]
     ports = _free_ports(2 * len(scenarios))
     server_ports = {sc.name: (ports[2 * i], ports[2 * i + 1]) for i, sc in enumerate(scenarios)}
-    local_ports: dict[tuple[str, int], int] = {}
-
-    def connection_made(self: Any, transport: asyncio.BaseTransport) -> None:
-        client = self.driver.client
-        local_ports[(client.spec.id, client.connection)] = transport.get_extra_info("sockname")[1]
 
     pcap = tmp_path_factory.mktemp("live") / "scenarios.pcap"
     capture = LiveCapture("lo", ports=ports, connection_events=True, timeout=CAPTURE_GRACE, write=pcap)
@@ -126,17 +121,23 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
     started = time.monotonic()
     try:
         capture.start()  # returns once the capture socket is open (raises after 10 s)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(sim_sockets._ClientProtocol, "connection_made", connection_made)
-            results = loop.run_until_complete(run_all())
-        # The frames wait in the capture's queue; decoding them ends CAPTURE_GRACE seconds
-        # after the queue runs dry, then the sniffer is stopped and the rest drained.
+        results = loop.run_until_complete(run_all())
+        # The frames wait in the capture's queue.  Iterating decodes them for CAPTURE_GRACE
+        # seconds while the sniffer keeps running; then finish() stops the sniffer and
+        # decodes whatever is still queued (nothing queued is lost, however slow the decoding).
         records = list(capture)
     finally:
         loop.close()
         capture.finish()  # stops the sniffer thread whatever happened (idempotent)
+    clients = {sc.name: clients for sc, (_server, clients) in zip(scenarios, results)}
+    local_ports = {
+        (cid, number): address[1]
+        for by_id in clients.values()
+        for cid, client in by_id.items()
+        for number, address in client.local_addresses.items()
+    }
     return LiveRun(
-        clients={sc.name: clients for sc, (_server, clients) in zip(scenarios, results)},
+        clients=clients,
         local_ports=local_ports,
         server_ports=server_ports,
         records=records,
