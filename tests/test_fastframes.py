@@ -257,10 +257,13 @@ def test_bad_arguments_raise_type_errors():
     class NotSlots:
         pass
 
-    with pytest.raises(TypeError):
-        _fastframes.configure(NotSlots, FloatItem, {})
-    with pytest.raises(TypeError):
-        _fastframes.configure(Message, list, {})
+    constants = fastframes._constants()
+    with pytest.raises(TypeError, match="slots class without __dict__"):
+        _fastframes.configure(NotSlots, FloatItem, {}, constants)
+    with pytest.raises(TypeError, match="tuple subclass"):
+        _fastframes.configure(Message, list, {}, constants)
+    with pytest.raises(KeyError, match="OPEN_REQ"):
+        _fastframes.configure(Message, FloatItem, {}, {k: v for k, v in constants.items() if k != "OPEN_REQ"})
 
 
 def _records(paths, monkeypatch, accelerated: bool):

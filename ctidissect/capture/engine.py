@@ -51,18 +51,6 @@ from .stats import CaptureStats
 from .stream import OPEN_REQ, CtiConnection, CtiStream
 from .tcp import HISTORY, NEW_CONNECTION, HalfStream, ReassemblyCounters
 
-if fastframes.configure_packets is not None:
-    fastframes.configure_packets(HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD)
-walk_pcap = fastframes.walk_pcap
-"""The C packet loops (None without the accelerator): see :meth:`CaptureDecoder.decode_file`."""
-walk_pcapng = fastframes.walk_pcapng
-WALK_BATCH, WALK_PYTHON, WALK_END = 0, 1, 2
-PACKETS_PER_WALK = 32
-"""Records the C packet loop handles between two returns to Python.  Small on purpose:
-records kept alive in a large batch survive the young garbage collections and get
-promoted, and the older collections then cost more than the loop (measured: 32 records
-per walk 0.38 s, 4096 records 0.68-0.95 s for 250,000 messages)."""
-
 DEFAULT_PORTS: tuple[int, ...] = DEFAULT_SERVER_PORTS
 """CTI server ports of side A and side B (GED-188 section 1; configurable per PG)."""
 
@@ -76,6 +64,21 @@ DECISION_TIMEOUT = 5.0
 """Seconds of capture time a version or ``--detect`` decision may keep records waiting."""
 SWEEP_INTERVAL = 1.0
 """Seconds of capture time between two sweeps (timeouts, closed connections)."""
+SWEEP_FRAME_MASK = 0x1FFF
+"""Frames whose number has none of these bits set (every 8192nd) leave the inline fast path
+for :meth:`CaptureDecoder.feed`, which runs the time-based sweep."""
+
+if fastframes.configure_packets is not None:
+    fastframes.configure_packets(HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD, SWEEP_FRAME_MASK)
+walk_pcap = fastframes.walk_pcap
+"""The C packet loops (None without the accelerator): see :meth:`CaptureDecoder.decode_file`."""
+walk_pcapng = fastframes.walk_pcapng
+WALK_BATCH, WALK_PYTHON, WALK_END = 0, 1, 2
+PACKETS_PER_WALK = 32
+"""Records the C packet loop handles between two returns to Python.  Small on purpose:
+records kept alive in a large batch survive the young garbage collections and get
+promoted, and the older collections then cost more than the loop (measured: 32 records
+per walk 0.38 s, 4096 records 0.68-0.95 s for 250,000 messages)."""
 
 _TCP = struct.Struct(">HHIIBB")
 _PORTS = struct.Struct(">HH")
@@ -270,7 +273,7 @@ class CaptureDecoder:
                     and data[14] == 0x45
                     and data[23] == 6
                     and not (data[20] & 0x3F or data[21])
-                    and frame & 0x1FFF
+                    and frame & SWEEP_FRAME_MASK
                 ):
                     hs = flows.get(data[26:38])
                     if type(hs) is HalfStream:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from ..catalogue import MESSAGES_BY_NAME
 from ..catalogue.versions import (
     DEFAULT_VERSION,
     HEADER_SIZE,
@@ -57,7 +58,7 @@ from .stats import CaptureStats
 _HEADER = struct.Struct(">II")
 _U32 = struct.Struct(">I")
 
-OPEN_REQ = 3
+OPEN_REQ = MESSAGES_BY_NAME["OPEN_REQ"].type
 HOLD_FRAMES = 32
 """Frames of a connection held while its version is unknown; then the best guess is taken."""
 MAX_SKIPPED = 64 * 1024

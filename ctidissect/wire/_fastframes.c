@@ -25,13 +25,20 @@
 #include <structmember.h>
 #include <string.h>
 
-/* Floating data kinds: the K_* numbers of decode.py. */
-enum { K_STRING = 0, K_RAW = 1, K_UINT = 2, K_INT = 3, K_USHORT = 4, K_SHORT = 5, K_UCHAR = 6 };
+/* The floating data kinds this module decodes.  The tag plan uses decode.py's K_*
+ * numbers; configure() maps them onto these by name (KIND_NAMES), so no number is written
+ * twice. */
+enum { K_STRING, K_RAW, K_UINT, K_INT, K_USHORT, K_SHORT, K_UCHAR, K_COUNT, K_OTHER = K_COUNT };
+static const char *const KIND_NAMES[K_COUNT] = {"K_STRING", "K_RAW", "K_UINT", "K_INT", "K_USHORT", "K_SHORT",
+                                                "K_UCHAR"};
 
 #define MAX_TAG 1024 /* tags at or above this are not in the catalogue: never clean */
-#define HEADER_SIZE 8
-#define OPEN_REQ 3
-#define WIDE_FLOATING_SINCE 20 /* 2+2-byte tag/length from protocol version 20 */
+
+/* Protocol facts, given by configure() from the catalogue (see fastframes._constants). */
+static Py_ssize_t HEADER_SIZE = 8;
+static uint32_t OPEN_REQ = 0;
+static long WIDE_FLOATING_SINCE = 0;
+static long long sweep_mask = 0; /* engine.SWEEP_FRAME_MASK, from configure_packets() */
 
 typedef struct {
     PyObject *name; /* NULL: tag unknown here, the message is not clean */
@@ -84,12 +91,31 @@ static void clear_tags(void) {
         Py_CLEAR(tag_table[i].name);
 }
 
-/* configure(message_cls, float_item_cls, tag_plan) - tag_plan: {tag: (name, kind, maxlen)} */
+static int constant(PyObject *constants, const char *name, long long *out) {
+    PyObject *v = PyDict_GetItemString(constants, name); /* borrowed */
+    if (v == NULL) {
+        PyErr_Format(PyExc_KeyError, "configure(): constant %s missing", name);
+        return -1;
+    }
+    *out = PyLong_AsLongLong(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* configure(message_cls, float_item_cls, tag_plan, constants) - tag_plan: {tag: (name, kind,
+ * maxlen)}; constants: HEADER_SIZE, WIDE_FLOATING_SINCE, OPEN_REQ and the K_* kind numbers. */
 static PyObject *configure(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *mcls, *fcls, *plan;
-    if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &mcls, &PyType_Type, &fcls, &PyDict_Type, &plan))
+    PyObject *mcls, *fcls, *plan, *constants;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyType_Type, &mcls, &PyType_Type, &fcls, &PyDict_Type, &plan,
+                          &PyDict_Type, &constants))
         return NULL;
+    long long header, wide_since, open_req, kind_numbers[K_COUNT];
+    if (constant(constants, "HEADER_SIZE", &header) < 0 || constant(constants, "WIDE_FLOATING_SINCE", &wide_since) < 0
+        || constant(constants, "OPEN_REQ", &open_req) < 0)
+        return NULL;
+    for (int k = 0; k < K_COUNT; k++)
+        if (constant(constants, KIND_NAMES[k], &kind_numbers[k]) < 0)
+            return NULL;
     PyTypeObject *mt = (PyTypeObject *)mcls, *ft = (PyTypeObject *)fcls;
     if (!PyType_IsSubtype(ft, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "the floating item class must be a tuple subclass");
@@ -113,18 +139,25 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         if (tag < 0 || tag >= MAX_TAG)
             continue;
         PyObject *name;
-        int kind;
+        long long python_kind;
         Py_ssize_t maxlen;
-        if (!PyArg_ParseTuple(value, "Uin", &name, &kind, &maxlen))
+        if (!PyArg_ParseTuple(value, "ULn", &name, &python_kind, &maxlen))
             return NULL;
-        if (kind > K_UCHAR)
-            continue; /* compound kinds always go to Python */
+        int kind = K_OTHER;
+        for (int k = 0; k < K_COUNT; k++)
+            if (kind_numbers[k] == python_kind)
+                kind = k;
+        if (kind == K_OTHER)
+            continue; /* compound kinds (named variables, lists) always go to Python */
         Py_INCREF(name);
         tag_table[tag].name = name;
         tag_table[tag].kind = kind;
         tag_table[tag].maxlen = maxlen;
     }
     memcpy(message_offsets, offsets, sizeof offsets);
+    HEADER_SIZE = (Py_ssize_t)header;
+    WIDE_FLOATING_SINCE = (long)wide_since;
+    OPEN_REQ = (uint32_t)open_req;
     Py_INCREF(mt);
     Py_XSETREF(message_type, mt);
     Py_INCREF(ft);
@@ -483,12 +516,14 @@ static int offsets_of(PyTypeObject *tp, const char *const *names, int n, Py_ssiz
     return 0;
 }
 
-/* configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record) */
+/* configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask) */
 static PyObject *configure_packets(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *h, *st, *o;
     Py_ssize_t hist, maxrec;
-    if (!PyArg_ParseTuple(args, "O!O!O!nn", &PyType_Type, &h, &PyType_Type, &st, &PyType_Type, &o, &hist, &maxrec))
+    long long mask;
+    if (!PyArg_ParseTuple(args, "O!O!O!nnL", &PyType_Type, &h, &PyType_Type, &st, &PyType_Type, &o, &hist, &maxrec,
+                          &mask))
         return NULL;
     Py_ssize_t ho[H_COUNT], so[S_COUNT], oo[O_COUNT];
     if (offsets_of((PyTypeObject *)h, HALF_SLOTS, H_COUNT, ho) < 0
@@ -504,6 +539,7 @@ static PyObject *configure_packets(PyObject *self, PyObject *args) {
     memcpy(output_offsets, oo, sizeof oo);
     history = hist;
     max_record = maxrec;
+    sweep_mask = mask;
     Py_INCREF(h);
     Py_XSETREF(half_type, (PyTypeObject *)h);
     Py_INCREF(st);
@@ -696,7 +732,7 @@ static int walk_frame(const unsigned char *d, Py_ssize_t len, long long frame, d
     /* The engine's inline condition: Ethernet, IPv4 without options, TCP, not a fragment,
      * and not a sweep frame. */
     if (!(len >= 54 && d[12] == 8 && d[13] == 0 && d[14] == 0x45 && d[23] == 6 && !((d[20] & 0x3F) || d[21])
-          && (frame & 0x1FFF)))
+          && (frame & sweep_mask)))
         return DEFER;
     PyObject *key = PyBytes_FromStringAndSize((const char *)d + 26, 12);
     if (key == NULL)
@@ -905,13 +941,15 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(message_cls, float_item_cls, tag_plan): the record classes and the floating tag plan."},
+     "configure(message_cls, float_item_cls, tag_plan, constants): the record classes, the floating tag plan "
+     "and the protocol constants."},
     {"frame_clean", (PyCFunction)(void (*)(void))frame_clean, METH_FASTCALL,
      "frame_clean(data, pos, context, frame, ts, out) -> (pos, count, need_more): decode the clean "
      "messages of data[pos:] into out; context is (version, max_body, plans, conn, direction, "
      "version_source, stop_at_open_req)."},
     {"configure_packets", configure_packets, METH_VARARGS,
-     "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record): what walk_pcap updates."},
+     "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask): what the walks "
+     "update."},
     {"walk_pcap", (PyCFunction)(void (*)(void))walk_pcap, METH_FASTCALL,
      "walk_pcap(map, pos, size, big_endian, ts_scale, frame, flows, ports, detect, output, max_packets, batch) "
      "-> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)."},
@@ -957,7 +995,7 @@ PyMODINIT_FUNC PyInit__fastframes(void) {
     }
     /* Raise with every change of the functions' arguments or results: fastframes.py refuses a
      * build of another interface (an in-place build left over from an older checkout). */
-    if (PyModule_AddIntConstant(mod, "INTERFACE", 1) < 0) {
+    if (PyModule_AddIntConstant(mod, "INTERFACE", 2) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

@@ -16,11 +16,14 @@ import dataclasses
 import os
 from collections.abc import Callable
 
+from ..catalogue import MESSAGES_BY_NAME
+from ..catalogue.versions import HEADER_SIZE, WIDE_FLOATING_SINCE
+from . import decode
 from .decode import TAG_PLAN
 from .records import FloatItem, Message
 
 PURE_PYTHON_ENV = "CTIDISSECT_PURE_PYTHON"
-INTERFACE = 1
+INTERFACE = 2
 """The ``INTERFACE`` number of the ``_fastframes.c`` this module drives."""
 
 frame_clean: Callable[..., tuple[int, int]] | None = None
@@ -38,6 +41,20 @@ configure_packets: Callable[..., None] | None = None
 
 UNAVAILABLE_REASON: str | None = None
 """Why :data:`frame_clean` is None (None when the accelerator is in use)."""
+
+
+
+def _constants() -> dict[str, int]:
+    """The protocol facts the C code needs, from where they are declared (the catalogue and
+    the Python decoder), so that none is written twice."""
+    kinds = ("K_STRING", "K_RAW", "K_UINT", "K_INT", "K_USHORT", "K_SHORT", "K_UCHAR")
+    return {
+        "HEADER_SIZE": HEADER_SIZE,
+        "WIDE_FLOATING_SINCE": WIDE_FLOATING_SINCE,
+        "OPEN_REQ": MESSAGES_BY_NAME["OPEN_REQ"].type,
+        **{kind: getattr(decode, kind) for kind in kinds},
+    }
+
 
 if os.environ.get(PURE_PYTHON_ENV):
     UNAVAILABLE_REASON = f"disabled by {PURE_PYTHON_ENV}"
@@ -57,7 +74,7 @@ else:
             # The C code fills exactly these record fields; a new one would be left unset.
             UNAVAILABLE_REASON = f"C extension fills Message fields {_fastframes.MESSAGE_FIELDS}, not {_fields}"
         else:
-            _fastframes.configure(Message, FloatItem, TAG_PLAN)
+            _fastframes.configure(Message, FloatItem, TAG_PLAN, _constants())
             frame_clean = _fastframes.frame_clean
             walk_pcap = _fastframes.walk_pcap
             walk_pcapng = _fastframes.walk_pcapng
