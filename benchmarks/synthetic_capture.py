@@ -299,3 +299,21 @@ def to_pcapng(src: str, dst: str) -> None:
                 + pad
                 + struct.pack("<I", total)
             )
+
+
+def to_linux_cooked(src: str, dst: str) -> None:
+    """Rewrite the classic pcap ``src`` (little-endian, µs, Ethernet) with Linux cooked v2
+    headers (LINKTYPE_LINUX_SLL2, 276): what ``tcpdump -i any`` writes."""
+    rec = struct.Struct("<IIII")
+    with open(src, "rb") as inp, open(dst, "wb") as out:
+        head = inp.read(24)
+        out.write(head[:20] + struct.pack("<I", 276))
+        while True:
+            header = inp.read(16)
+            if len(header) < 16:
+                break
+            sec, usec, caplen, wirelen = rec.unpack(header)
+            frame = inp.read(caplen)
+            sll2 = frame[12:14] + struct.pack(">HIHBB8s", 0, 1, 1, 0, 6, frame[6:12])
+            data = sll2 + frame[14:]
+            out.write(rec.pack(sec, usec, len(data), wirelen + 6) + data)

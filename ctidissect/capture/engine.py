@@ -35,6 +35,7 @@ from ..wire.framing import plausible_header
 from ..wire.records import Anomaly, Message
 from .ordering import OrderedOutput, Slot
 from .packets import (
+    INLINE_IPV4_LINKS,
     TCP_ACK,
     TCP_FIN,
     TCP_RST,
@@ -69,7 +70,9 @@ SWEEP_FRAME_MASK = 0x1FFF
 for :meth:`CaptureDecoder.feed`, which runs the time-based sweep."""
 
 if fastframes.configure_packets is not None:
-    fastframes.configure_packets(HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD, SWEEP_FRAME_MASK)
+    fastframes.configure_packets(
+        HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD, SWEEP_FRAME_MASK, INLINE_IPV4_LINKS
+    )
 walk_pcap = fastframes.walk_pcap
 """The C packet loops (None without the accelerator): see :meth:`CaptureDecoder.decode_file`."""
 walk_pcapng = fastframes.walk_pcapng
@@ -249,9 +252,10 @@ class CaptureDecoder:
     # -- feeding -----------------------------------------------------------------------
     def decode_frames(self, frames: Iterable[tuple[float, int, bytes]]) -> Iterator[Any]:
         """Feed every ``(ts, linktype, data)`` of ``frames`` (numbered from 1) and yield the
-        records as they become final - the loop of a capture file.  The common case (an
-        Ethernet/IPv4/TCP segment of a known connection, no SYN/FIN/RST) is inlined here;
-        everything else goes through :meth:`feed`.  Call :meth:`finish` afterwards."""
+        records as they become final - the loop of a capture file.  The common case (a plain
+        IPv4/TCP segment of a known connection, no SYN/FIN/RST, on a link of
+        :data:`~ctidissect.capture.packets.INLINE_IPV4_LINKS`) is inlined here; everything
+        else goes through :meth:`feed`.  Call :meth:`finish` afterwards."""
         flows = self.flows
         ports = self.ports
         detect = self.detect
@@ -262,24 +266,29 @@ class CaptureDecoder:
         frame = self.last_frame
         ts = self.last_ts
         cti = 0
+        link = -1  # the link type of the previous frame, and its IPv4 / ethertype offsets
+        ip = et = -1
         try:
             for ts, linktype, data in frames:
                 frame += 1
+                if linktype != link:
+                    link = linktype
+                    ip, et = INLINE_IPV4_LINKS.get(linktype, (-1, -1))
                 if (
-                    linktype == 1
-                    and len(data) >= 54  # first: a runt frame must not be indexed
-                    and data[12] == 8
-                    and data[13] == 0
-                    and data[14] == 0x45
-                    and data[23] == 6
-                    and not (data[20] & 0x3F or data[21])
+                    ip >= 0
+                    and len(data) >= ip + 40  # first: a runt frame must not be indexed
+                    and (et < 0 or (data[et] == 8 and data[et + 1] == 0))
+                    and data[ip] == 0x45
+                    and data[ip + 9] == 6
+                    and not (data[ip + 6] & 0x3F or data[ip + 7])
                     and frame & SWEEP_FRAME_MASK
                 ):
-                    hs = flows.get(data[26:38])
+                    tcp = ip + 20
+                    hs = flows.get(data[ip + 12 : ip + 24])
                     if type(hs) is HalfStream:
-                        _sport, _dport, seq, ack, doff, flags = unpack(data, 34)
-                        end = 14 + ((data[16] << 8) | data[17])
-                        hoff = 34 + ((doff >> 4) << 2)
+                        _sport, _dport, seq, ack, doff, flags = unpack(data, tcp)
+                        end = ip + ((data[ip + 2] << 8) | data[ip + 3])
+                        hoff = tcp + ((doff >> 4) << 2)
                         if not flags & _CONTROL and hoff <= end <= len(data) and doff >= 0x50:
                             cti += 1
                             # The acknowledgement first: it may close a hole in the other
@@ -287,12 +296,9 @@ class CaptureDecoder:
                             if flags & TCP_ACK and hs.peer.pending:
                                 hs.peer.on_ack(ack, frame, ts)
                             if end > hoff and hs.data(seq, data[hoff:end], frame, ts) is not None:
-                                self._reuse(
-                                    hs.owner,
-                                    Segment(data[26:38], data[26:30], data[30:34], _sport, _dport, seq, ack, flags, data[hoff:end], 0),
-                                    frame,
-                                    ts,
-                                )
+                                src, dst = data[ip + 12 : ip + 16], data[ip + 16 : tcp]
+                                seg = Segment(src + dst + data[tcp : tcp + 4], src, dst, _sport, _dport, seq, ack, flags, data[hoff:end], 0)
+                                self._reuse(hs.owner, seg, frame, ts)
                             out = output.out
                             if out:
                                 if output.unready or output.queue or output.slotted:
@@ -302,7 +308,7 @@ class CaptureDecoder:
                                     yield from out
                             continue
                     elif hs is None and not detect:
-                        sport, dport = unpack_ports(data, 34)
+                        sport, dport = unpack_ports(data, tcp)
                         if sport not in ports and dport not in ports:
                             continue  # not CTI: nothing else to do with it
                 records = feed(frame, ts, linktype, data)
@@ -315,9 +321,10 @@ class CaptureDecoder:
 
     def can_walk(self, capture: CaptureFile) -> bool:
         """Whether :meth:`decode_file` can take ``capture``: the accelerator is built, and
-        the file is pcapng or a classic pcap file of Ethernet frames."""
+        the file is pcapng or a classic pcap file of a link type of
+        :data:`~ctidissect.capture.packets.INLINE_IPV4_LINKS`."""
         if capture.format == "pcap":
-            return walk_pcap is not None and capture.linktype == 1
+            return walk_pcap is not None and capture.linktype in INLINE_IPV4_LINKS
         return walk_pcapng is not None
 
     def decode_file(self, capture: CaptureFile) -> Iterator[Any]:
@@ -346,6 +353,7 @@ class CaptureDecoder:
                 size,
                 capture.big_endian,  # (a pcapng section may switch)
                 capture.ts_scale if pcap else capture.interfaces,
+                capture.linktype,  # (pcapng: per interface)
                 self.last_frame,
                 flows,
                 ports,

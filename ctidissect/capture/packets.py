@@ -36,6 +36,17 @@ SUPPORTED_LINKTYPES = frozenset(
     {LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_LOOP, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2} | RAW_IP_LINKTYPES
 )
 
+INLINE_IPV4_LINKS: dict[int, tuple[int, int]] = {
+    LINKTYPE_ETHERNET: (14, 12),
+    LINKTYPE_LINUX_SLL: (16, 14),
+    LINKTYPE_LINUX_SLL2: (20, 0),
+    **dict.fromkeys(RAW_IP_LINKTYPES - {LINKTYPE_IPV6}, (0, -1)),
+}
+"""Link types whose plain IPv4 frames the capture engine's inline fast path (and the C packet
+loop) take: linktype -> (offset of the IPv4 header, offset of the 2-byte ethertype that must
+read 0x0800, or -1 when the link carries IP only).  A VLAN tag, MPLS, IPv6 or anything
+unusual goes through :class:`PacketParser`."""
+
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 VLAN_ETHERTYPES = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})

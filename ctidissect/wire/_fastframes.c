@@ -39,6 +39,10 @@ static Py_ssize_t HEADER_SIZE = 8;
 static uint32_t OPEN_REQ = 0;
 static long WIDE_FLOATING_SINCE = 0;
 static long long sweep_mask = 0; /* engine.SWEEP_FRAME_MASK, from configure_packets() */
+#define MAX_LINKTYPE 512
+/* packets.INLINE_IPV4_LINKS, from configure_packets(): offset of the IPv4 header and of the
+ * ethertype (-1: IP-only link) per link type; link_ip -1: not taken by the C loop. */
+static int link_ip[MAX_LINKTYPE], link_et[MAX_LINKTYPE];
 
 typedef struct {
     PyObject *name; /* NULL: tag unknown here, the message is not clean */
@@ -463,7 +467,7 @@ static PyObject *frame_clean(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 
 /* ---------------------------------------------------------------------------------------
- * The packet loop of a pcap or pcapng file of Ethernet frames (walk_pcap, walk_pcapng).
+ * The packet loop of a pcap or pcapng file (walk_pcap, walk_pcapng).
  *
  * It mirrors the inline fast path of CaptureDecoder.decode_frames (capture/engine.py) and
  * takes only the packets that path would finish itself:
@@ -516,15 +520,33 @@ static int offsets_of(PyTypeObject *tp, const char *const *names, int n, Py_ssiz
     return 0;
 }
 
-/* configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask) */
+/* configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask, inline_links) */
 static PyObject *configure_packets(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *h, *st, *o;
     Py_ssize_t hist, maxrec;
     long long mask;
-    if (!PyArg_ParseTuple(args, "O!O!O!nnL", &PyType_Type, &h, &PyType_Type, &st, &PyType_Type, &o, &hist, &maxrec,
-                          &mask))
+    PyObject *links;
+    if (!PyArg_ParseTuple(args, "O!O!O!nnLO!", &PyType_Type, &h, &PyType_Type, &st, &PyType_Type, &o, &hist, &maxrec,
+                          &mask, &PyDict_Type, &links))
         return NULL;
+    int ips[MAX_LINKTYPE], ets[MAX_LINKTYPE];
+    for (int i = 0; i < MAX_LINKTYPE; i++)
+        ips[i] = ets[i] = -1;
+    PyObject *key, *value;
+    Py_ssize_t it = 0;
+    while (PyDict_Next(links, &it, &key, &value)) {
+        long linktype = PyLong_AsLong(key);
+        int ip, et;
+        if ((linktype == -1 && PyErr_Occurred()) || !PyArg_ParseTuple(value, "ii", &ip, &et))
+            return NULL;
+        if (linktype < 0 || linktype >= MAX_LINKTYPE || ip < 0 || ip > 64 || (et != -1 && (et < 0 || et > ip - 2))) {
+            PyErr_Format(PyExc_ValueError, "inline link %ld: bad offsets (%d, %d)", linktype, ip, et);
+            return NULL;
+        }
+        ips[linktype] = ip;
+        ets[linktype] = et;
+    }
     Py_ssize_t ho[H_COUNT], so[S_COUNT], oo[O_COUNT];
     if (offsets_of((PyTypeObject *)h, HALF_SLOTS, H_COUNT, ho) < 0
         || offsets_of((PyTypeObject *)st, STREAM_SLOTS, S_COUNT, so) < 0
@@ -540,6 +562,8 @@ static PyObject *configure_packets(PyObject *self, PyObject *args) {
     history = hist;
     max_record = maxrec;
     sweep_mask = mask;
+    memcpy(link_ip, ips, sizeof ips);
+    memcpy(link_et, ets, sizeof ets);
     Py_INCREF(h);
     Py_XSETREF(half_type, (PyTypeObject *)h);
     Py_INCREF(st);
@@ -725,16 +749,18 @@ done:
     return result;
 }
 
-/* One captured Ethernet frame: DONE (taken or skipped), DEFER (for Python; nothing
- * changed) or FAILED. */
-static int walk_frame(const unsigned char *d, Py_ssize_t len, long long frame, double ts, PyObject *flows,
-                      PyObject *ports, int detect, PyObject *output, PyObject *batch, WalkCounts *counts) {
-    /* The engine's inline condition: Ethernet, IPv4 without options, TCP, not a fragment,
-     * and not a sweep frame. */
-    if (!(len >= 54 && d[12] == 8 && d[13] == 0 && d[14] == 0x45 && d[23] == 6 && !((d[20] & 0x3F) || d[21])
-          && (frame & sweep_mask)))
+/* One captured frame of a link whose IPv4 header is at `ip` (ethertype at `et`, or -1):
+ * DONE (taken or skipped), DEFER (for Python; nothing changed) or FAILED. */
+static int walk_frame(const unsigned char *d, Py_ssize_t len, int ip, int et, long long frame, double ts,
+                      PyObject *flows, PyObject *ports, int detect, PyObject *output, PyObject *batch,
+                      WalkCounts *counts) {
+    /* The engine's inline condition: IPv4 without options, TCP, not a fragment, and not a
+     * sweep frame. */
+    if (!(ip >= 0 && len >= ip + 40 && (et < 0 || (d[et] == 8 && d[et + 1] == 0)) && d[ip] == 0x45
+          && d[ip + 9] == 6 && !((d[ip + 6] & 0x3F) || d[ip + 7]) && (frame & sweep_mask)))
         return DEFER;
-    PyObject *key = PyBytes_FromStringAndSize((const char *)d + 26, 12);
+    const int tcp = ip + 20;
+    PyObject *key = PyBytes_FromStringAndSize((const char *)d + ip + 12, 12);
     if (key == NULL)
         return FAILED;
     PyObject *hs = PyDict_GetItemWithError(flows, key); /* borrowed */
@@ -744,7 +770,7 @@ static int walk_frame(const unsigned char *d, Py_ssize_t len, long long frame, d
             return FAILED;
         if (detect)
             return DEFER;
-        PyObject *sp = PyLong_FromLong(be16(d + 34)), *dp = sp ? PyLong_FromLong(be16(d + 36)) : NULL;
+        PyObject *sp = PyLong_FromLong(be16(d + tcp)), *dp = sp ? PyLong_FromLong(be16(d + tcp + 2)) : NULL;
         int in = dp ? PySet_Contains(ports, sp) : -1;
         if (in == 0)
             in = PySet_Contains(ports, dp);
@@ -756,10 +782,10 @@ static int walk_frame(const unsigned char *d, Py_ssize_t len, long long frame, d
     }
     if (Py_TYPE(hs) != half_type)
         return DEFER;
-    uint32_t seq = be32(d + 38);
-    unsigned char doff = d[46], flags = d[47];
-    Py_ssize_t end = 14 + ((d[16] << 8) | d[17]);
-    Py_ssize_t hoff = 34 + ((doff >> 4) << 2);
+    uint32_t seq = be32(d + tcp + 4);
+    unsigned char doff = d[tcp + 12], flags = d[tcp + 13];
+    Py_ssize_t end = ip + ((d[ip + 2] << 8) | d[ip + 3]);
+    Py_ssize_t hoff = tcp + ((doff >> 4) << 2);
     if ((flags & 0x07) /* SYN, FIN, RST */ || !(hoff <= end && end <= len) || doff < 0x50)
         return DEFER;
     PyObject *frame_obj = PyLong_FromLongLong(frame);
@@ -773,16 +799,17 @@ static int walk_frame(const unsigned char *d, Py_ssize_t len, long long frame, d
     return r;
 }
 
-/* Interface `iface` of a pcapng section as (timestamp units per second, offset seconds)
- * when the C loop can take its frames (Ethernet, and a resolution and offset whose
- * timestamps convert exactly as Python's do); 0 otherwise, -1 on a Python error. */
-static int ethernet_interface(PyObject *interfaces, uint32_t iface, unsigned long long *per_sec, long long *offset) {
+/* Interface `iface` of a pcapng section as (link type, timestamp units per second, offset
+ * seconds) when the C loop can take its frames (an inline link, and a resolution and offset
+ * whose timestamps convert exactly as Python's do); 0 otherwise. */
+static int inline_interface(PyObject *interfaces, uint32_t iface, long *linktype, unsigned long long *per_sec,
+                            long long *offset) {
     if ((Py_ssize_t)iface >= PyList_GET_SIZE(interfaces))
         return 0;
     PyObject *entry = PyList_GET_ITEM(interfaces, iface);
     if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3)
         return 0;
-    long linktype = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
+    *linktype = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
     *per_sec = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 1));
     *offset = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 2));
     if (PyErr_Occurred()) {
@@ -790,14 +817,16 @@ static int ethernet_interface(PyObject *interfaces, uint32_t iface, unsigned lon
         return 0;
     }
     const long long exact = 1LL << 52; /* doubles hold these exactly: same rounding as Python */
-    return linktype == 1 && *per_sec >= 1 && *per_sec < (unsigned long long)exact && *offset > -exact
+    return *linktype >= 0 && *linktype < MAX_LINKTYPE && link_ip[*linktype] >= 0 && *per_sec >= 1 && *per_sec < (unsigned long long)exact && *offset > -exact
         && *offset < exact;
 }
 
 enum { FORMAT_PCAP, FORMAT_PCAPNG };
 
-/* walk_pcap(map, pos, size, big_endian, ts_scale, frame, flows, ports, detect, output, max_packets, batch)
- * walk_pcapng(map, pos, size, big_endian, interfaces, frame, flows, ports, detect, output, max_packets, batch)
+/* walk_pcap(map, pos, size, big_endian, ts_scale, linktype, frame, flows, ports, detect, output, max_packets,
+ *           batch)
+ * walk_pcapng(map, pos, size, big_endian, interfaces, None, frame, flows, ports, detect, output, max_packets,
+ *             batch)
  *   -> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)
  *
  * map: the mapped file (any buffer); pos: offset of the next record (pcap) or block
@@ -808,8 +837,8 @@ enum { FORMAT_PCAP, FORMAT_PCAPNG };
  * or the pcapng file ends (the Python reader reports any problem).  last_ts: time of the
  * last frame done here, or None; first_ts: of the first, or None. */
 static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "walk_pcap()/walk_pcapng() take 12 arguments");
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "walk_pcap()/walk_pcapng() take 13 arguments");
         return NULL;
     }
     if (half_type == NULL || message_type == NULL) {
@@ -817,7 +846,7 @@ static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
                                             "configure_packets()");
         return NULL;
     }
-    PyObject *flows = args[6], *ports = args[7], *output = args[9], *batch = args[11];
+    PyObject *flows = args[7], *ports = args[8], *output = args[10], *batch = args[12];
     if (!PyDict_Check(flows) || !PyAnySet_Check(ports) || Py_TYPE(output) != output_type || !PyList_Check(batch)
         || (format == FORMAT_PCAPNG && !PyList_Check(args[4]))) {
         PyErr_SetString(PyExc_TypeError, "walk_pcap()/walk_pcapng(): flows must be a dict, ports a set, output an "
@@ -828,9 +857,10 @@ static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]), size = PyLong_AsSsize_t(args[2]);
     int big = PyObject_IsTrue(args[3]);
     double scale = format == FORMAT_PCAP ? PyFloat_AsDouble(args[4]) : 0.0;
-    long long frame = PyLong_AsLongLong(args[5]);
-    int detect = PyObject_IsTrue(args[8]);
-    Py_ssize_t max_packets = PyLong_AsSsize_t(args[10]);
+    long file_linktype = format == FORMAT_PCAP ? PyLong_AsLong(args[5]) : -1;
+    long long frame = PyLong_AsLongLong(args[6]);
+    int detect = PyObject_IsTrue(args[9]);
+    Py_ssize_t max_packets = PyLong_AsSsize_t(args[11]);
     if (PyErr_Occurred() || big < 0 || detect < 0)
         return NULL;
     Py_buffer view;
@@ -856,6 +886,7 @@ static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
         const unsigned char *d;
         Py_ssize_t len, next;
         double ts;
+        long linktype = file_linktype;
         if (format == FORMAT_PCAP) {
             const unsigned char *rec = m + pos;
             if (size - pos < 16) {
@@ -872,7 +903,7 @@ static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
             next = pos + 16 + len;
             ts = (double)sec + (double)frac * scale;
         } else {
-            /* Only a well-formed enhanced packet block of an Ethernet interface; every other
+            /* Only a well-formed enhanced packet block of an inline-link interface; every other
              * block (section, interface, statistics, ...) and every problem is Python's. */
             const unsigned char *blk = m + pos;
             status = WALK_PYTHON;
@@ -884,10 +915,7 @@ static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
                 break;
             unsigned long long per_sec;
             long long offset;
-            int ok = ethernet_interface(interfaces, iface, &per_sec, &offset);
-            if (ok < 0)
-                goto error;
-            if (!ok)
+            if (!inline_interface(interfaces, iface, &linktype, &per_sec, &offset))
                 break;
             uint64_t raw_ts = ((uint64_t)rd32(blk + 12, big) << 32) | rd32(blk + 16, big);
             long long sec = (long long)(raw_ts / per_sec);
@@ -899,7 +927,12 @@ static PyObject *walk(int format, PyObject *const *args, Py_ssize_t nargs) {
             next = pos + blen;
         }
         long long this_frame = frame + 1;
-        int r = walk_frame(d, len, this_frame, ts, flows, ports, detect, output, batch, &counts);
+        int ip = -1, et = -1;
+        if (linktype >= 0 && linktype < MAX_LINKTYPE) {
+            ip = link_ip[linktype];
+            et = link_et[linktype];
+        }
+        int r = walk_frame(d, len, ip, et, this_frame, ts, flows, ports, detect, output, batch, &counts);
         if (r == FAILED)
             goto error;
         if (r == DEFER) {
@@ -948,14 +981,15 @@ static PyMethodDef methods[] = {
      "messages of data[pos:] into out; context is (version, max_body, plans, conn, direction, "
      "version_source, stop_at_open_req)."},
     {"configure_packets", configure_packets, METH_VARARGS,
-     "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask): what the walks "
-     "update."},
+     "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask, inline_links): "
+     "what the walks update and which links they take."},
     {"walk_pcap", (PyCFunction)(void (*)(void))walk_pcap, METH_FASTCALL,
-     "walk_pcap(map, pos, size, big_endian, ts_scale, frame, flows, ports, detect, output, max_packets, batch) "
+     "walk_pcap(map, pos, size, big_endian, ts_scale, linktype, frame, flows, ports, detect, output, max_packets, "
+     "batch) "
      "-> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)."},
     {"walk_pcapng", (PyCFunction)(void (*)(void))walk_pcapng, METH_FASTCALL,
-     "walk_pcapng(map, pos, size, big_endian, interfaces, frame, flows, ports, detect, output, max_packets, "
-     "batch) -> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)."},
+     "walk_pcapng(map, pos, size, big_endian, interfaces, None, frame, flows, ports, detect, output, "
+     "max_packets, batch) -> (pos, frame, first_ts, last_ts, cti_packets, messages, bytes_decoded, status)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -995,7 +1029,7 @@ PyMODINIT_FUNC PyInit__fastframes(void) {
     }
     /* Raise with every change of the functions' arguments or results: fastframes.py refuses a
      * build of another interface (an in-place build left over from an older checkout). */
-    if (PyModule_AddIntConstant(mod, "INTERFACE", 2) < 0) {
+    if (PyModule_AddIntConstant(mod, "INTERFACE", 3) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

@@ -29,7 +29,7 @@ def decode(path, monkeypatch, accelerated: bool, **kw):
     def counting(real):
         def walk(*args):
             result = real(*args)
-            handled[0] += result[1] - args[5]  # frames done by this walk
+            handled[0] += result[1] - args[6]  # frames done by this walk
             return result
 
         return walk
@@ -54,19 +54,50 @@ def assert_same_both_ways(path, monkeypatch, **kw) -> tuple[list[str], dict, int
     return fast
 
 
-def write_pcap(path, frames: list[bytes], order: str = "<", nano: bool = False, t0: float = 1_700_000_000.0, dt: float = 0.001):
+LINKS = {"ether": 1, "vlan": 1, "sll": 113, "sll2": 276, "raw": 101, "ipv4": 228}
+
+
+def relink(frame: bytes, link: str) -> bytes:
+    """An Ethernet frame of raw_tcp_frame re-framed for ``link`` (its ethertype kept)."""
+    etype, ip = frame[12:14], frame[14:]
+    if link == "ether":
+        return frame
+    if link == "vlan":
+        return frame[:12] + b"\x81\x00\x00\x0a" + etype + ip
+    if link == "sll":
+        return struct.pack(">HHH8s", 0, 1, 6, frame[6:12]) + etype + ip
+    if link == "sll2":
+        return etype + struct.pack(">HIHBB8s", 0, 1, 1, 0, 6, frame[6:12]) + ip
+    return ip  # raw, ipv4
+
+
+def write_pcap(
+    path, frames: list[bytes], order: str = "<", nano: bool = False, t0: float = 1_700_000_000.0, dt: float = 0.001, link: str = "ether"
+):
+    frames = [relink(f, link) for f in frames]
     with open(path, "wb") as f:
-        f.write(struct.pack(order + "IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        f.write(struct.pack(order + "IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKS[link]))
         for i, data in enumerate(frames):
             t = t0 + i * dt
             frac = round((t - int(t)) * (1e9 if nano else 1e6))
             f.write(struct.pack(order + "IIII", int(t), frac, len(data), len(data)) + data)
 
 
-def write_pcapng(path, frames: list[bytes], order: str = "<", tsresol: int = 6, t0: float = 1_700_000_000.0, dt: float = 0.001, sections: int = 1, offset: int = 0):
+def write_pcapng(
+    path,
+    frames: list[bytes],
+    order: str = "<",
+    tsresol: int = 6,
+    t0: float = 1_700_000_000.0,
+    dt: float = 0.001,
+    sections: int = 1,
+    offset: int = 0,
+    link: str = "ether",
+):
     """pcapng by hand: ``sections`` sections (the frames split between them), each with a
-    raw-IP interface 0 that carries nothing and the Ethernet interface 1 (``if_tsresol``
+    raw-IP interface 0 that carries nothing and interface 1 of ``link`` (``if_tsresol``
     10**-tsresol, ``if_tsoffset`` ``offset`` seconds), a statistics block in between."""
+    frames = [relink(f, link) for f in frames]
 
     def block(btype: int, body: bytes) -> bytes:
         body += b"\0" * (-len(body) % 4)
@@ -83,7 +114,7 @@ def write_pcapng(path, frames: list[bytes], order: str = "<", tsresol: int = 6, 
     out = bytearray()
     for sec in range(sections):
         out += block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
-        out += idb(101, b"") + idb(1, opts)
+        out += idb(101, b"") + idb(LINKS[link], opts)
         for i, data in enumerate(frames[sec * per_section : (sec + 1) * per_section], start=sec * per_section):
             units = round((t0 + i * dt - offset) * 10**tsresol)
             body = struct.pack(order + "IIIII", 1, units >> 32, units & 0xFFFFFFFF, len(data), len(data)) + data
@@ -142,6 +173,19 @@ def test_byte_order_and_nanosecond_timestamps(tmp_path, monkeypatch, order, nano
     records, stats, handled = assert_same_both_ways(path, monkeypatch)
     assert handled > 70
     assert stats["first_ts"] == pytest.approx(1_700_000_000.123456, abs=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("link", sorted(LINKS))
+def test_link_types(tmp_path, monkeypatch, fmt, link):
+    path = tmp_path / f"c.{fmt}"
+    frames = simple_conversation()
+    (write_pcap if fmt == "pcap" else write_pcapng)(path, frames, link=link)
+    records, stats, handled = assert_same_both_ways(path, monkeypatch)
+    assert stats["messages"] == 1 + 38 * 3 and stats["packets"] == len(frames) and stats["anomaly_records"] == 0
+    # Plain IPv4 on Ethernet, SLL, SLL2 and raw-IP links goes through the C loop; a VLAN
+    # tag takes the Python packet parser (same records either way).
+    assert (handled == len(frames) - 3) if link != "vlan" else (handled == 0)
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -295,18 +339,23 @@ def captures(draw):
         frames[index][offset % len(frames[index])] = value
     for index, keep in draw(st.lists(st.tuples(st.integers(0, len(frames) - 1), st.integers(0, 80)), max_size=2)):
         del frames[index][keep:]  # a runt or a frame cut inside its headers or payload
-    return [bytes(f) for f in frames], draw(st.sampled_from(["<", ">"])), draw(st.sampled_from(["pcap", "pcapng"]))
+    return (
+        [bytes(f) for f in frames],
+        draw(st.sampled_from(["<", ">"])),
+        draw(st.sampled_from(["pcap", "pcapng"])),
+        draw(st.sampled_from(sorted(LINKS))),
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(captures())
 def test_any_capture_decodes_the_same_with_and_without_the_c_loop(tmp_path, monkeypatch, case):
-    frames, order, fmt = case
+    frames, order, fmt, link = case
     path = tmp_path / f"random.{fmt}"
     if fmt == "pcap":
-        write_pcap(path, frames, order=order)
+        write_pcap(path, frames, order=order, link=link)
     else:
-        write_pcapng(path, frames, order=order, sections=2)
+        write_pcapng(path, frames, order=order, sections=2, link=link)
     assert_same_both_ways(path, monkeypatch)
 
 
