@@ -273,28 +273,36 @@ def generate(path: str, messages: int, connections: int = 16, seed: int = 1) -> 
     return counts
 
 
+_RECORD = struct.Struct("<IIII")
+
+
+def _pcap_records(inp):
+    """``(seconds, microseconds, original length, data)`` of each record of the classic
+    little-endian pcap file ``inp``, whose 24-byte global header was read already."""
+    while True:
+        head = inp.read(16)
+        if len(head) < 16:
+            return
+        sec, usec, caplen, wirelen = _RECORD.unpack(head)
+        yield sec, usec, wirelen, inp.read(caplen)
+
+
 def to_pcapng(src: str, dst: str) -> None:
     """Rewrite the classic pcap ``src`` (little-endian, µs) as pcapng ``dst``: one section,
     one Ethernet interface with the default µs resolution, an enhanced packet block per
     record - what Wireshark and dumpcap write."""
-    rec = struct.Struct("<IIII")
     with open(src, "rb") as inp, open(dst, "wb") as out:
         inp.read(24)
         shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
         out.write(struct.pack("<II", 0x0A0D0D0A, 12 + len(shb)) + shb + struct.pack("<I", 12 + len(shb)))
         idb = struct.pack("<HHI", 1, 0, 65535)
         out.write(struct.pack("<II", 1, 12 + len(idb)) + idb + struct.pack("<I", 12 + len(idb)))
-        while True:
-            head = inp.read(16)
-            if len(head) < 16:
-                break
-            sec, usec, caplen, wirelen = rec.unpack(head)
-            data = inp.read(caplen)
+        for sec, usec, wirelen, data in _pcap_records(inp):
             units = sec * 1_000_000 + usec
-            pad = b"\0" * (-caplen % 4)
-            total = 32 + caplen + len(pad)
+            pad = b"\0" * (-len(data) % 4)
+            total = 32 + len(data) + len(pad)
             out.write(
-                struct.pack("<IIIIIII", 6, total, 0, units >> 32, units & 0xFFFFFFFF, caplen, wirelen)
+                struct.pack("<IIIIIII", 6, total, 0, units >> 32, units & 0xFFFFFFFF, len(data), wirelen)
                 + data
                 + pad
                 + struct.pack("<I", total)
@@ -304,16 +312,10 @@ def to_pcapng(src: str, dst: str) -> None:
 def to_linux_cooked(src: str, dst: str) -> None:
     """Rewrite the classic pcap ``src`` (little-endian, µs, Ethernet) with Linux cooked v2
     headers (LINKTYPE_LINUX_SLL2, 276): what ``tcpdump -i any`` writes."""
-    rec = struct.Struct("<IIII")
     with open(src, "rb") as inp, open(dst, "wb") as out:
         head = inp.read(24)
         out.write(head[:20] + struct.pack("<I", 276))
-        while True:
-            header = inp.read(16)
-            if len(header) < 16:
-                break
-            sec, usec, caplen, wirelen = rec.unpack(header)
-            frame = inp.read(caplen)
+        for sec, usec, wirelen, frame in _pcap_records(inp):
             sll2 = frame[12:14] + struct.pack(">HIHBB8s", 0, 1, 1, 0, 6, frame[6:12])
             data = sll2 + frame[14:]
-            out.write(rec.pack(sec, usec, len(data), wirelen + 6) + data)
+            out.write(_RECORD.pack(sec, usec, len(data), wirelen + 6) + data)
