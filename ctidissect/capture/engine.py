@@ -40,6 +40,7 @@ from .packets import (
     TCP_FIN,
     TCP_RST,
     TCP_SYN,
+    VLAN_ETHERTYPES,
     PacketParser,
     Problem,
     Segment,
@@ -71,7 +72,7 @@ for :meth:`CaptureDecoder.feed`, which runs the time-based sweep."""
 
 if fastframes.configure_packets is not None:
     fastframes.configure_packets(
-        HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD, SWEEP_FRAME_MASK, INLINE_IPV4_LINKS
+        HalfStream, CtiStream, OrderedOutput, HISTORY, MAX_RECORD, SWEEP_FRAME_MASK, INLINE_IPV4_LINKS, VLAN_ETHERTYPES
     )
 walk_pcap = fastframes.walk_pcap
 """The C packet loops (None without the accelerator): see :meth:`CaptureDecoder.decode_file`."""
@@ -274,20 +275,26 @@ class CaptureDecoder:
                 if linktype != link:
                     link = linktype
                     ip, et = INLINE_IPV4_LINKS.get(linktype, (-1, -1))
+                o, e = ip, et
+                if e >= 0 and len(data) > e + 1 and data[e] != 8:
+                    # VLAN tags (802.1Q, 802.1ad, ...) before the ethertype: 4 bytes each.
+                    while len(data) >= e + 2 and ((data[e] << 8) | data[e + 1]) in VLAN_ETHERTYPES:
+                        o += 4
+                        e += 4
                 if (
-                    ip >= 0
-                    and len(data) >= ip + 40  # first: a runt frame must not be indexed
-                    and (et < 0 or (data[et] == 8 and data[et + 1] == 0))
-                    and data[ip] == 0x45
-                    and data[ip + 9] == 6
-                    and not (data[ip + 6] & 0x3F or data[ip + 7])
+                    o >= 0
+                    and len(data) >= o + 40  # first: a runt frame must not be indexed
+                    and (e < 0 or (data[e] == 8 and data[e + 1] == 0))
+                    and data[o] == 0x45
+                    and data[o + 9] == 6
+                    and not (data[o + 6] & 0x3F or data[o + 7])
                     and frame & SWEEP_FRAME_MASK
                 ):
-                    tcp = ip + 20
-                    hs = flows.get(data[ip + 12 : ip + 24])
+                    tcp = o + 20
+                    hs = flows.get(data[o + 12 : o + 24])
                     if type(hs) is HalfStream:
                         _sport, _dport, seq, ack, doff, flags = unpack(data, tcp)
-                        end = ip + ((data[ip + 2] << 8) | data[ip + 3])
+                        end = o + ((data[o + 2] << 8) | data[o + 3])
                         hoff = tcp + ((doff >> 4) << 2)
                         if not flags & _CONTROL and hoff <= end <= len(data) and doff >= 0x50:
                             cti += 1
@@ -296,7 +303,7 @@ class CaptureDecoder:
                             if flags & TCP_ACK and hs.peer.pending:
                                 hs.peer.on_ack(ack, frame, ts)
                             if end > hoff and hs.data(seq, data[hoff:end], frame, ts) is not None:
-                                src, dst = data[ip + 12 : ip + 16], data[ip + 16 : tcp]
+                                src, dst = data[o + 12 : o + 16], data[o + 16 : tcp]
                                 seg = Segment(src + dst + data[tcp : tcp + 4], src, dst, _sport, _dport, seq, ack, flags, data[hoff:end], 0)
                                 self._reuse(hs.owner, seg, frame, ts)
                             out = output.out

@@ -44,7 +44,8 @@ INLINE_IPV4_LINKS: dict[int, tuple[int, int]] = {
 }
 """Link types whose plain IPv4 frames the capture engine's inline fast path (and the C packet
 loop) take: linktype -> (offset of the IPv4 header, offset of the 2-byte ethertype that must
-read 0x0800, or -1 when the link carries IP only).  A VLAN tag, MPLS, IPv6 or anything
+read 0x0800, or -1 when the link carries IP only).  VLAN tags before the ethertype
+(:data:`VLAN_ETHERTYPES`) shift both by 4 bytes each; MPLS, IPv6, IPv4 options or anything
 unusual goes through :class:`PacketParser`."""
 
 ETH_IPV4 = 0x0800

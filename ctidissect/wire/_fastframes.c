@@ -43,6 +43,16 @@ static long long sweep_mask = 0; /* engine.SWEEP_FRAME_MASK, from configure_pack
 /* packets.INLINE_IPV4_LINKS, from configure_packets(): offset of the IPv4 header and of the
  * ethertype (-1: IP-only link) per link type; link_ip -1: not taken by the C loop. */
 static int link_ip[MAX_LINKTYPE], link_et[MAX_LINKTYPE];
+#define MAX_VLAN_TYPES 8
+static unsigned vlan_types[MAX_VLAN_TYPES]; /* packets.VLAN_ETHERTYPES, from configure_packets() */
+static int n_vlan_types = 0;
+
+static inline int is_vlan(unsigned ethertype) {
+    for (int i = 0; i < n_vlan_types; i++)
+        if (vlan_types[i] == ethertype)
+            return 1;
+    return 0;
+}
 
 typedef struct {
     PyObject *name; /* NULL: tag unknown here, the message is not clean */
@@ -520,15 +530,35 @@ static int offsets_of(PyTypeObject *tp, const char *const *names, int n, Py_ssiz
     return 0;
 }
 
-/* configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask, inline_links) */
+/* configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask, inline_links,
+ *                   vlan_ethertypes) */
 static PyObject *configure_packets(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *h, *st, *o;
     Py_ssize_t hist, maxrec;
     long long mask;
-    PyObject *links;
-    if (!PyArg_ParseTuple(args, "O!O!O!nnLO!", &PyType_Type, &h, &PyType_Type, &st, &PyType_Type, &o, &hist, &maxrec,
-                          &mask, &PyDict_Type, &links))
+    PyObject *links, *vlans;
+    if (!PyArg_ParseTuple(args, "O!O!O!nnLO!O", &PyType_Type, &h, &PyType_Type, &st, &PyType_Type, &o, &hist,
+                          &maxrec, &mask, &PyDict_Type, &links, &vlans))
+        return NULL;
+    unsigned vt[MAX_VLAN_TYPES];
+    int nvt = 0;
+    PyObject *iter = PyObject_GetIter(vlans), *item;
+    if (iter == NULL)
+        return NULL;
+    while ((item = PyIter_Next(iter)) != NULL) {
+        long v = PyLong_AsLong(item);
+        Py_DECREF(item);
+        if (v == -1 && PyErr_Occurred())
+            break;
+        if (nvt == MAX_VLAN_TYPES || v < 0 || v > 0xFFFF) {
+            PyErr_SetString(PyExc_ValueError, "vlan_ethertypes: at most 8 16-bit ethertypes");
+            break;
+        }
+        vt[nvt++] = (unsigned)v;
+    }
+    Py_DECREF(iter);
+    if (PyErr_Occurred())
         return NULL;
     int ips[MAX_LINKTYPE], ets[MAX_LINKTYPE];
     for (int i = 0; i < MAX_LINKTYPE; i++)
@@ -564,6 +594,8 @@ static PyObject *configure_packets(PyObject *self, PyObject *args) {
     sweep_mask = mask;
     memcpy(link_ip, ips, sizeof ips);
     memcpy(link_et, ets, sizeof ets);
+    memcpy(vlan_types, vt, sizeof vt);
+    n_vlan_types = nvt;
     Py_INCREF(h);
     Py_XSETREF(half_type, (PyTypeObject *)h);
     Py_INCREF(st);
@@ -754,6 +786,13 @@ done:
 static int walk_frame(const unsigned char *d, Py_ssize_t len, int ip, int et, long long frame, double ts,
                       PyObject *flows, PyObject *ports, int detect, PyObject *output, PyObject *batch,
                       WalkCounts *counts) {
+    if (et >= 0 && len > et + 1 && d[et] != 8) {
+        /* VLAN tags (802.1Q, 802.1ad, ...) before the ethertype: 4 bytes each. */
+        while (len >= et + 2 && is_vlan(be16(d + et))) {
+            ip += 4;
+            et += 4;
+        }
+    }
     /* The engine's inline condition: IPv4 without options, TCP, not a fragment, and not a
      * sweep frame. */
     if (!(ip >= 0 && len >= ip + 40 && (et < 0 || (d[et] == 8 && d[et + 1] == 0)) && d[ip] == 0x45
@@ -981,8 +1020,8 @@ static PyMethodDef methods[] = {
      "messages of data[pos:] into out; context is (version, max_body, plans, conn, direction, "
      "version_source, stop_at_open_req)."},
     {"configure_packets", configure_packets, METH_VARARGS,
-     "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask, inline_links): "
-     "what the walks update and which links they take."},
+     "configure_packets(HalfStream, CtiStream, OrderedOutput, history, max_record, sweep_mask, inline_links, "
+     "vlan_ethertypes): what the walks update and which links they take."},
     {"walk_pcap", (PyCFunction)(void (*)(void))walk_pcap, METH_FASTCALL,
      "walk_pcap(map, pos, size, big_endian, ts_scale, linktype, frame, flows, ports, detect, output, max_packets, "
      "batch) "
@@ -1029,7 +1068,7 @@ PyMODINIT_FUNC PyInit__fastframes(void) {
     }
     /* Raise with every change of the functions' arguments or results: fastframes.py refuses a
      * build of another interface (an in-place build left over from an older checkout). */
-    if (PyModule_AddIntConstant(mod, "INTERFACE", 3) < 0) {
+    if (PyModule_AddIntConstant(mod, "INTERFACE", 4) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

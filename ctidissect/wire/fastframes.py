@@ -23,7 +23,7 @@ from .decode import TAG_PLAN
 from .records import FloatItem, Message
 
 PURE_PYTHON_ENV = "CTIDISSECT_PURE_PYTHON"
-INTERFACE = 3
+INTERFACE = 4
 """The ``INTERFACE`` number of the ``_fastframes.c`` this module drives."""
 
 frame_clean: Callable[..., tuple[int, int]] | None = None

@@ -54,7 +54,7 @@ def assert_same_both_ways(path, monkeypatch, **kw) -> tuple[list[str], dict, int
     return fast
 
 
-LINKS = {"ether": 1, "vlan": 1, "sll": 113, "sll2": 276, "raw": 101, "ipv4": 228}
+LINKS = {"ether": 1, "vlan": 1, "qinq": 1, "sll": 113, "sll2": 276, "raw": 101, "ipv4": 228}
 
 
 def relink(frame: bytes, link: str) -> bytes:
@@ -64,6 +64,8 @@ def relink(frame: bytes, link: str) -> bytes:
         return frame
     if link == "vlan":
         return frame[:12] + b"\x81\x00\x00\x0a" + etype + ip
+    if link == "qinq":
+        return frame[:12] + b"\x88\xa8\x00\x64\x81\x00\x00\x0a" + etype + ip
     if link == "sll":
         return struct.pack(">HHH8s", 0, 1, 6, frame[6:12]) + etype + ip
     if link == "sll2":
@@ -183,9 +185,8 @@ def test_link_types(tmp_path, monkeypatch, fmt, link):
     (write_pcap if fmt == "pcap" else write_pcapng)(path, frames, link=link)
     records, stats, handled = assert_same_both_ways(path, monkeypatch)
     assert stats["messages"] == 1 + 38 * 3 and stats["packets"] == len(frames) and stats["anomaly_records"] == 0
-    # Plain IPv4 on Ethernet, SLL, SLL2 and raw-IP links goes through the C loop; a VLAN
-    # tag takes the Python packet parser (same records either way).
-    assert (handled == len(frames) - 3) if link != "vlan" else (handled == 0)
+    # Plain IPv4 on Ethernet (VLAN tags too), SLL, SLL2 and raw-IP links goes through the C loop.
+    assert handled == len(frames) - 3
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -366,11 +367,14 @@ def test_runt_frames_are_records_or_ignored_never_a_crash(tmp_path, monkeypatch)
     for n in (1, 5, 13, 14, 20, 23, 24, 30, 53):
         frames.append(bytes(range(n)))
         frames.append((b"\x02" * 12 + b"\x08\x00\x45" + b"\x00" * 60)[:n])
+    for n in (13, 14, 15, 16, 17, 19, 21, 22, 40, 57):  # two VLAN tags, then IPv4 at 22
+        frames.append((b"\x02" * 12 + b"\x81\x00\x00\x0a" * 2 + b"\x08\x00\x45" + b"\x00" * 60)[:n])
     frames += simple_conversation()[6:12]
     path = tmp_path / "runts.pcap"
     write_pcap(path, frames)
     records, stats, _handled = assert_same_both_ways(path, monkeypatch)
     assert stats["packets"] == len(frames)
-    # IPv4 ethertype with 6..39 bytes after it (frames of 20-53 bytes) is a cut IPv4 header;
-    # a bare 14-byte Ethernet header has no IP byte to account for.
-    assert stats["anomalies"] == {"ip.truncated": 5}
+    # The IPv4 ethertype followed by fewer than 20 bytes is a cut IPv4 header: the frames of
+    # 14, 20, 23, 24 and 30 bytes, and of 22 and 40 bytes behind two VLAN tags.  53 bytes hold
+    # a whole header of protocol 0 (not TCP, not CTI); the others stop before the ethertype.
+    assert stats["anomalies"] == {"ip.truncated": 7}
