@@ -24,7 +24,6 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import chain
 from typing import Any
 
 from ..catalogue import MESSAGES_BY_TYPE
@@ -344,6 +343,7 @@ class CaptureDecoder:
         :meth:`decode_frames`."""
         pcap = capture.format == "pcap"
         walk = walk_pcap if pcap else walk_pcapng
+        read = capture.pcap_record if pcap else capture.pcapng_block
         m, size = capture.mapped()
         flows = self.flows
         ports = self.ports
@@ -382,35 +382,18 @@ class CaptureDecoder:
             if pos >= release_at:
                 capture.release_before(pos)
                 release_at = pos + RELEASE_EVERY
-            if status == WALK_END:
-                break
-            if status == WALK_PYTHON:
-                if pcap:
-                    record = capture.pcap_record(pos)
-                    if record is None:  # cannot happen: the C loop checked the record is whole
-                        break
-                    ts, linktype, data, pos = record
-                    frames: tuple = ((ts, linktype, data),)
-                else:
-                    step = capture.pcapng_block(pos, frame)
-                    if step is None:
-                        return  # the reader recorded the problem (CaptureFile.problem)
-                    found, pos = step
-                    frames = (found,) if found is not None else ()
-                if frames:
-                    if stats.first_ts is None:
-                        stats.first_ts = frames[0][0]
-                    yield from self.decode_frames(frames)
-        if pcap:
-            # What is left is no whole record: the Python reader reports the problem.
-            rest = capture.frames(pos, self.last_frame)
-            if stats.first_ts is None:
-                first = next(rest, None)
-                if first is None:
-                    return
-                stats.first_ts = first[0]
-                rest = chain((first,), rest)
-            yield from self.decode_frames(rest)
+            if status == WALK_BATCH:
+                continue
+            # The record or block at pos is for Python (WALK_PYTHON), or no whole pcap record
+            # starts there (WALK_END): the reader reads it, or records why it cannot.
+            step = read(pos, frame) if pos < size else None
+            if step is None:
+                return
+            found, pos = step
+            if found is not None:
+                if stats.first_ts is None:
+                    stats.first_ts = found[0]
+                yield from self.decode_frames((found,))
 
     def feed(self, frame: int, ts: float, linktype: int, data: bytes) -> list[Any]:
         """Process one frame; returns the records that became final (often none)."""

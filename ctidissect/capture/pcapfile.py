@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..wire.records import Anomaly
@@ -32,6 +32,7 @@ PCAPNG_BYTE_ORDER = 0x1A2B3C4D
 # pcapng block types that carry packets; others are skipped.
 _IDB, _PB, _SPB, _EPB = 1, 2, 3, 6
 _NG_BLOCK = {e: struct.Struct(e + "II") for e in "<>"}
+_PCAP_RECORD = {e: struct.Struct(e + "IIII") for e in "<>"}
 _NG_EPB = {e: struct.Struct(e + "IIIII") for e in "<>"}
 
 MAX_RECORD = 256 * 1024 * 1024
@@ -131,61 +132,31 @@ class CaptureFile:
         """Seconds per unit of a classic pcap record's fractional timestamp."""
         return self._ts_scale
 
-    def pcap_record(self, pos: int) -> tuple[float, int, bytes, int] | None:
-        """The whole record at file offset ``pos`` of a classic pcap file as ``(ts,
-        linktype, data, offset of the next record)``; None if none starts there (end of
-        file, cut short, corrupt: :meth:`frames` from there reports which)."""
+    def pcap_record(self, pos: int, n: int) -> tuple[Frame, int] | None:
+        """Read the classic pcap record at file offset ``pos`` (``n`` frames read before it):
+        ``(its frame, offset of the next record)``, or None when the walk must stop there
+        (:attr:`problem` says why; nothing when ``pos`` is the end of the file)."""
+        m = self._map
         size = self._size
+        if pos >= size:
+            return None
         if pos + 16 > size:
+            self._stop("capture.truncated", f"record header cut short ({size - pos} of 16 bytes)", n + 1, m[pos:size])
             return None
-        sec, frac, caplen, _wirelen = struct.unpack_from(self._endian + "IIII", self._map, pos)
-        end = pos + 16 + caplen
-        if caplen > MAX_RECORD or end > size:
+        sec, frac, caplen, _wirelen = _PCAP_RECORD[self._endian].unpack_from(m, pos)
+        if caplen > MAX_RECORD:
+            self._stop("capture.bad_record", f"record claims {caplen} captured bytes at file offset {pos}", n + 1, m[pos : pos + 16])
             return None
-        return sec + frac * self._ts_scale, self.linktype, self._map[pos + 16 : end], end
+        start = pos + 16
+        end = start + caplen
+        if end > size:
+            self._stop("capture.truncated", f"record data cut short ({size - start} of {caplen} bytes)", n + 1, m[start:size])
+            return None
+        return (sec + frac * self._ts_scale, self.linktype, m[start:end]), end
 
     def release_before(self, pos: int) -> None:
         """Drop the mapped pages before file offset ``pos`` from the resident set."""
         self._release(pos)
-
-    def _pcap_frames(self, pos: int = 24, n: int = 0) -> Iterator[Frame]:
-        """Frames from file offset ``pos`` on, ``n`` frames having been read before it."""
-        m = self._map
-        size = self._size
-        rec = struct.Struct(self._endian + "IIII")
-        unpack = rec.unpack_from
-        scale = self._ts_scale
-        linktype = self.linktype
-        release_at = pos + RELEASE_EVERY
-        while pos < size:
-            if pos >= release_at:
-                self._release(pos)
-                release_at = pos + RELEASE_EVERY
-            if pos + 16 > size:
-                self._stop("capture.truncated", f"record header cut short ({size - pos} of 16 bytes)", n + 1, m[pos:size])
-                break
-            sec, frac, caplen, _wirelen = unpack(m, pos)
-            if caplen > MAX_RECORD:
-                self._stop(
-                    "capture.bad_record",
-                    f"record claims {caplen} captured bytes at file offset {pos}",
-                    n + 1,
-                    m[pos : pos + 16],
-                )
-                break
-            start = pos + 16
-            pos = start + caplen
-            if pos > size:
-                self._stop(
-                    "capture.truncated",
-                    f"record data cut short ({size - start} of {caplen} bytes)",
-                    n + 1,
-                    m[start:size],
-                )
-                break
-            n += 1
-            self.frames_read = n
-            yield (sec + frac * scale, linktype, m[start:pos])
 
     # -- pcapng ------------------------------------------------------------------------
     def _open_pcapng(self) -> None:
@@ -202,24 +173,6 @@ class CaptureFile:
         self.interfaces: list[tuple[int, int, int]] = []
         """Interfaces of the current pcapng section: ``(linktype, timestamp units per
         second, offset seconds)`` by interface id."""
-
-    def _pcapng_frames(self, pos: int = 0, n: int = 0) -> Iterator[Frame]:
-        """Frames from the block at file offset ``pos`` on, ``n`` frames having been read
-        before it (the section and interface state is kept on the object)."""
-        size = self._size
-        release_at = pos + RELEASE_EVERY
-        while pos < size:
-            if pos >= release_at:
-                self._release(pos)
-                release_at = pos + RELEASE_EVERY
-            step = self.pcapng_block(pos, n)
-            if step is None:
-                return
-            frame, pos = step
-            if frame is not None:
-                n += 1
-                self.frames_read = n
-                yield frame
 
     def pcapng_block(self, pos: int, n: int) -> tuple[Frame | None, int] | None:
         """Read the pcapng block at file offset ``pos`` (``n`` frames read before it):
@@ -302,8 +255,26 @@ class CaptureFile:
         or block at file offset ``pos``, ``n`` frames having been read before it (a pcapng
         walk resumes with the section state the reader has)."""
         if self.format == "pcap":
-            return self._pcap_frames(24 if pos is None else pos, n)
-        return self._pcapng_frames(0 if pos is None else pos, n)
+            return self._walk(self.pcap_record, 24 if pos is None else pos, n)
+        return self._walk(self.pcapng_block, 0 if pos is None else pos, n)
+
+    def _walk(self, read: Callable[[int, int], tuple[Frame | None, int] | None], pos: int, n: int) -> Iterator[Frame]:
+        """Frames read with ``read`` (:meth:`pcap_record` or :meth:`pcapng_block`) from file
+        offset ``pos`` on, ``n`` frames having been read before it."""
+        size = self._size
+        release_at = pos + RELEASE_EVERY
+        while pos < size:
+            if pos >= release_at:
+                self._release(pos)
+                release_at = pos + RELEASE_EVERY
+            step = read(pos, n)
+            if step is None:
+                return
+            frame, pos = step
+            if frame is not None:
+                n += 1
+                self.frames_read = n
+                yield frame
 
     def _release(self, upto: int) -> None:
         """Drop the mapped pages before ``upto`` from the resident set (they stay in the
