@@ -757,13 +757,9 @@ class CtiServer:
         )
 
     def _on_SET_AGENT_STATE_REQ(self, sess: Session, msg: Any, now: float) -> None:
-        if not sess.services & (CLIENT_CONTROL | STATE_CONTROL_ONLY):
-            self._reject("E_CTI_FUNCTION_NOT_AVAILABLE")
+        if not self._service_and_peripheral(sess, msg, CLIENT_CONTROL | STATE_CONTROL_ONLY):
             return
         f = msg.fields
-        if f["PeripheralID"] not in self.peripherals:
-            self._reject("E_CTI_INVALID_PERIPHERAL_ID")
-            return
         agent = self._agent_from_request(sess, msg)
         state = f["AgentState"]
         if agent is None and state == AGENT_STATE["LOGIN"] and msg.get("AGENT_ID") and self.config.create_agents:
@@ -808,13 +804,9 @@ class CtiServer:
         self._set_agent_state(agent, state, now, f["EventReasonCode"] if state == AGENT_STATE["NOT_READY"] else 0)
 
     def _on_QUERY_AGENT_STATE_REQ(self, sess: Session, msg: Any, now: float) -> None:
-        if not sess.services & (CLIENT_CONTROL | STATE_CONTROL_ONLY):
-            self._reject("E_CTI_FUNCTION_NOT_AVAILABLE")
+        if not self._service_and_peripheral(sess, msg, CLIENT_CONTROL | STATE_CONTROL_ONLY):
             return
         f = msg.fields
-        if f["PeripheralID"] not in self.peripherals:
-            self._reject("E_CTI_INVALID_PERIPHERAL_ID")
-            return
         agent = None
         icm = f["ICMAgentID"]
         if icm not in (0, -1):
@@ -1078,17 +1070,25 @@ class CtiServer:
 
     # ------------------------------------------------------------------ calls: client control
 
-    def _control_agent(self, sess: Session, msg: Any) -> Agent | None:
-        """Common checks of a client-control request; None when a reply was already sent."""
-        if not sess.services & CLIENT_CONTROL:
+    def _service_and_peripheral(self, sess: Session, msg: Any, services: int) -> bool:
+        """The session has one of ``services`` and the request names a known peripheral;
+        otherwise FAILURE_CONF is sent and False returned."""
+        if not sess.services & services:
             self._reject("E_CTI_FUNCTION_NOT_AVAILABLE")
-            return None
+            return False
         if msg.fields.get("PeripheralID") not in self.peripherals:
             self._reject("E_CTI_INVALID_PERIPHERAL_ID")
+            return False
+        return True
+
+    def _control_agent(self, sess: Session, msg: Any) -> Agent | None:
+        """Common checks of a client-control request; None when a reply was already sent."""
+        if not self._service_and_peripheral(sess, msg, CLIENT_CONTROL):
             return None
         agent = self._agent_from_request(sess, msg)
         if agent is None:
             if sess.agent is None and not (msg.get("AGENT_ID") or msg.get("AGENT_EXTENSION") or msg.get("AGENT_INSTRUMENT")):
+                # 5.5: ALL_EVENTS / PERIPHERAL_MONITOR clients must name the agent.
                 self._reject("E_CTI_REQUIRED_DATA_MISSING")
             else:
                 self._control_reject("CF_INVALID_AGENT_ID_SPECIFIED")
@@ -1257,22 +1257,8 @@ class CtiServer:
         return None
 
     def _assist_request(self, sess: Session, msg: Any, now: float, emergency: bool) -> None:
-        if not sess.services & CLIENT_CONTROL:
-            self._reject("E_CTI_FUNCTION_NOT_AVAILABLE")
-            return
-        if msg.fields["PeripheralID"] not in self.peripherals:
-            self._reject("E_CTI_INVALID_PERIPHERAL_ID")
-            return
-        agent = self._agent_from_request(sess, msg)
+        agent = self._control_agent(sess, msg)
         if agent is None:
-            if sess.agent is None and not (msg.get("AGENT_ID") or msg.get("AGENT_EXTENSION") or msg.get("AGENT_INSTRUMENT")):
-                # 5.5: ALL_EVENTS / PERIPHERAL_MONITOR clients must name the agent.
-                self._reject("E_CTI_REQUIRED_DATA_MISSING")
-            else:
-                self._control_reject("CF_INVALID_AGENT_ID_SPECIFIED")
-            return
-        if not agent.logged_in:
-            self._reject("E_CTI_AGENT_NOT_LOGGED_ON")
             return
         call_id = msg.fields["ConnectionCallID"]
         related: tuple[Call, Party] | None = None
