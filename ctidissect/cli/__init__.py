@@ -50,6 +50,21 @@ class CliError(Exception):
         self.code = code
 
 
+def add_port_option(p: argparse.ArgumentParser) -> None:
+    """``--port P`` (repeatable), read with :func:`checked_ports`."""
+    from ..catalogue.versions import DEFAULT_SERVER_PORTS
+
+    defaults = " and ".join(str(port) for port in DEFAULT_SERVER_PORTS)
+    p.add_argument(
+        "--port",
+        type=int,
+        action="append",
+        metavar="P",
+        help=f"CTI Server port (repeatable; default {defaults}): the side using it is the server; "
+        "the first is side A, the second side B",
+    )
+
+
 def checked_ports(ports: list[int] | None) -> tuple[int, ...]:
     """``--port`` values (default: the catalogue's server ports), each a valid TCP port."""
     from ..catalogue.versions import DEFAULT_SERVER_PORTS

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..analysis import Analysis, AnalysisConfig, analyze, format_ladder
 from ..analysis.config import DEFAULT_RECORDING_PATTERNS, side_ports_for
-from . import EXIT_INPUT, EXIT_USAGE, CliError, checked_ports, checked_seconds, checked_version
+from . import EXIT_INPUT, EXIT_USAGE, CliError, add_port_option, checked_ports, checked_seconds, checked_version
 from .hex_cmd import add_version_option
 
 COMMANDS = {
@@ -80,13 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
-        p.add_argument(
-            "--port",
-            type=int,
-            action="append",
-            metavar="P",
-            help="CTI Server port (repeatable; default 42027 and 43027). The first is side A, the second side B.",
-        )
+        add_port_option(p)
         add_version_option(p)
         out = p.add_mutually_exclusive_group()
         out.add_argument("--json", action="store_true", help="JSON Lines, one object per row")

@@ -8,7 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from ..catalogue import MESSAGES_BY_NAME
-from . import EXIT_USAGE, CliError, checked_ports, checked_version
+from . import EXIT_USAGE, CliError, add_port_option, checked_ports, checked_version
 from .hex_cmd import add_version_option
 
 EXAMPLES = """\
@@ -65,13 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_capture_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``decode`` and ``live``."""
-    p.add_argument(
-        "--port",
-        type=int,
-        action="append",
-        metavar="P",
-        help="CTI server port (repeatable; default 42027 and 43027); the side using it is the server",
-    )
+    add_port_option(p)
     add_version_option(p)
     p.add_argument("--detect", action="store_true", help="also look for CTI streams on other ports (heuristic)")
     p.add_argument("--json", action="store_true", help="one JSON object per record (same keys as 'hex --json' plus "

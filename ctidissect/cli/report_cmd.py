@@ -10,7 +10,17 @@ import math
 import sys
 from typing import Any
 
-from . import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, CliError, checked_ports, checked_seconds, checked_version
+from . import (
+    EXIT_FINDINGS,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    add_port_option,
+    checked_ports,
+    checked_seconds,
+    checked_version,
+)
 from .hex_cmd import add_version_option
 
 EXIT_CODES = """\
@@ -62,13 +72,7 @@ def _common(p: argparse.ArgumentParser, *, many: bool, optional: bool = False) -
                        help="pcap or pcapng file(s), each analysed on its own")
     else:
         p.add_argument("captures", nargs=1, metavar="CAPTURE", help="pcap or pcapng file")
-    p.add_argument(
-        "--port",
-        type=int,
-        action="append",
-        metavar="P",
-        help="CTI Server port (repeatable; default 42027 and 43027). The first is side A, the second side B.",
-    )
+    add_port_option(p)
     add_version_option(p)
     p.add_argument("--detect", action="store_true", help="also look for CTI streams on other ports (heuristic)")
     p.add_argument(
