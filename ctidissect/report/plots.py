@@ -7,6 +7,8 @@ uses Agg); in Jupyter a returned Figure displays itself.  Times on axes are in s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -36,6 +38,21 @@ def _top_types(answered: pd.DataFrame, top: int) -> tuple[list[str], pd.Series]:
     return keep, labels
 
 
+def _latency_figure(
+    pairs: pd.DataFrame, figsize: tuple[float, float], title: str, legend: bool
+) -> tuple[Figure, Any, pd.DataFrame]:
+    """A titled figure with one axes (room on the right for a legend when ``legend``) and
+    the answered requests of ``pairs`` to draw."""
+    fig = Figure(figsize=figsize)
+    if legend:
+        fig.subplots_adjust(left=0.08, right=0.72, bottom=0.13, top=0.9)
+    else:
+        fig.subplots_adjust(left=0.08, right=0.97, bottom=0.15, top=0.88)
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    return fig, ax, answered_latencies(pairs)
+
+
 def _empty(fig: Figure, ax, text: str = "no answered requests") -> Figure:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -55,11 +72,7 @@ def latency_over_time_figure(
     first request (seconds), one colour per request type (the ``top`` most frequent, the
     rest as "other").  The y axis is logarithmic when latencies span more than two decades
     (``log=None``), or as ``log`` says."""
-    fig = Figure(figsize=figsize)
-    fig.subplots_adjust(left=0.08, right=0.72, bottom=0.13, top=0.9)
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    answered = answered_latencies(pairs)
+    fig, ax, answered = _latency_figure(pairs, figsize, title, legend=True)
     if answered.empty:
         return _empty(fig, ax)
     t0 = float(answered["request_ts"].min())
@@ -93,11 +106,7 @@ def latency_cdf_figure(
 ) -> Figure:
     """Empirical cumulative distribution of the latency (seconds, log x axis) of every
     answered request, and of each of the ``top`` most frequent request types."""
-    fig = Figure(figsize=figsize)
-    fig.subplots_adjust(left=0.08, right=0.72, bottom=0.13, top=0.9)
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    answered = answered_latencies(pairs)
+    fig, ax, answered = _latency_figure(pairs, figsize, title, legend=True)
     if answered.empty:
         return _empty(fig, ax)
     keep, labels = _top_types(answered, top)
@@ -133,11 +142,7 @@ def latency_histogram_figure(
 ) -> Figure:
     """Histogram of answered-request latencies (seconds) on logarithmic bins, with the
     p50/p90/p99 marked (linear-interpolation percentiles, as in the latency tables)."""
-    fig = Figure(figsize=figsize)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.15, top=0.88)
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    answered = answered_latencies(pairs)
+    fig, ax, answered = _latency_figure(pairs, figsize, title, legend=False)
     if answered.empty:
         return _empty(fig, ax)
     lat = answered["latency_s"].to_numpy(dtype=float)
