@@ -168,16 +168,7 @@ class HalfStream:
             self.sink.begin(True, frame, ts)
         if seq == self.next_mod and not missing and not self.finished:
             # In order (next_mod is kept in 0..2**32-1, like seq): the fast path.
-            n = len(payload)
-            self.next_mod = (seq + n) & MASK
-            self.next_abs += n
-            self.last_frame = frame
-            self.last_ts = ts
-            recent = self.recent
-            recent += payload
-            if len(recent) > 2 * HISTORY:
-                del recent[: len(recent) - HISTORY]
-            self.sink.push(payload, frame, ts)
+            self._deliver(payload, frame, ts)
             if self.pending:
                 self._drain(frame, ts)
             if self.fin_abs is not None:
