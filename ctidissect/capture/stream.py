@@ -413,14 +413,6 @@ class CtiStream:
         start = pos
         count = 0
         while n - pos >= 8:
-            if fast is not None:
-                # The C accelerator takes the clean messages; it stops at anything else
-                # (OPEN_REQ on c2s, an unknown or unusual message, a partial frame), which
-                # the Python code below then handles one message at a time.
-                pos, clean, need_more = frame_clean(data, pos, fast, frame, ts, out)
-                count += clean
-                if need_more:
-                    break
             length, mtype = unpack(data, pos)
             if length > maxlen:
                 self._start_hunting(frame)
@@ -442,6 +434,14 @@ class CtiStream:
             append(msg)
             count += 1
             pos = end
+            if fast is not None:
+                # The C accelerator takes the clean messages that follow; it stops at the
+                # next one it leaves to Python (its caller, push, already ran it up to the
+                # message this loop started with).
+                pos, clean, need_more = frame_clean(data, pos, fast, frame, ts, out)
+                count += clean
+                if need_more:
+                    break
         stats.messages += count
         stats.bytes_decoded += pos - start
         return pos
